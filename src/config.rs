@@ -1,9 +1,146 @@
-//! Command-line flags and the relay's configuration.
+//! Command-line flags (each also read from `WSRELAY_<FLAG>`) and the
+//! validated configuration shared by every thread.
+
+use crate::units::{parse_duration, parse_size};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What the relay does with a received message.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Send each message to every other open client (the seed's behaviour).
+    Broadcast,
+    /// Send each message back to its sender only; no greeting.
+    Echo,
+}
+
+/// What happens to a client whose outbound backlog passes `--max-backlog`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlowConsumer {
+    /// Close it with 1008 (policy violation).
+    Close,
+    /// Drop data messages for it until it catches up.
+    Drop,
+}
 
 /// Flags of `wsrelay serve`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// Address and port to listen on.
+    /// Address and port to listen on (HTTP and WebSocket share it).
     #[arg(long, env = "WSRELAY_LISTEN", default_value = "0.0.0.0:8080")]
-    pub listen: String,
+    pub listen: SocketAddr,
+
+    /// broadcast: forward each message to every other client; echo: back to its sender only.
+    #[arg(long, env = "WSRELAY_MODE", value_enum, default_value_t = Mode::Broadcast)]
+    pub mode: Mode,
+
+    /// Text message sent to each new client (empty: none). Not sent in echo mode.
+    #[arg(long, env = "WSRELAY_GREETING", default_value = "Hello, World!")]
+    pub greeting: String,
+
+    /// Worker threads, each with its own event loop (default: the number of cores).
+    #[arg(long, env = "WSRELAY_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Largest message accepted (e.g. 16MiB); a larger one is refused with close code 1009.
+    #[arg(long, env = "WSRELAY_MAX_MESSAGE", default_value = "16MiB", value_parser = parse_size)]
+    pub max_message: usize,
+
+    /// Outbound bytes queued per connection before it counts as a slow consumer.
+    #[arg(long, env = "WSRELAY_MAX_BACKLOG", default_value = "1MiB", value_parser = parse_size)]
+    pub max_backlog: usize,
+
+    /// What to do with a slow consumer: close it with 1008, or drop messages for it.
+    #[arg(long, env = "WSRELAY_SLOW_CONSUMER", value_enum, default_value_t = SlowConsumer::Close)]
+    pub slow_consumer: SlowConsumer,
+
+    /// A subprotocol the relay accepts (repeatable); the first one the client offers wins.
+    #[arg(
+        long = "subprotocol",
+        env = "WSRELAY_SUBPROTOCOL",
+        value_delimiter = ','
+    )]
+    pub subprotocols: Vec<String>,
+
+    /// Time a new socket has to send its complete HTTP request (slowloris guard).
+    #[arg(long, env = "WSRELAY_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// On SIGTERM/SIGINT, how long to wait for clients to answer Close 1001.
+    #[arg(long, env = "WSRELAY_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Print each upgrade request and response as on the wire, the accept-key
+    /// derivation and one line per frame of that connection's first frames.
+    #[arg(long, env = "WSRELAY_TRACE_HANDSHAKE")]
+    pub trace_handshake: bool,
+}
+
+/// The validated configuration, shared read-only by all threads (`Arc`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Broadcast or echo.
+    pub mode: Mode,
+    /// Greeting text; `None` when nothing is sent.
+    pub greeting: Option<String>,
+    /// Worker thread count (at least 1).
+    pub workers: usize,
+    /// Largest accepted message, bytes.
+    pub max_message: usize,
+    /// Outbound backlog limit per connection, bytes.
+    pub max_backlog: usize,
+    /// Slow-consumer policy.
+    pub slow_consumer: SlowConsumer,
+    /// Accepted subprotocols, in order of preference of the client.
+    pub subprotocols: Vec<String>,
+    /// Deadline for the HTTP request head.
+    pub handshake_timeout: Duration,
+    /// Deadline for close replies at shutdown.
+    pub shutdown_timeout: Duration,
+    /// Whether to trace upgrades byte by byte.
+    pub trace_handshake: bool,
+}
+
+impl Config {
+    /// Builds the configuration from parsed flags.
+    pub fn from_args(args: ServeArgs) -> Result<Config, String> {
+        let workers = args
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if workers == 0 {
+            return Err("--workers must be at least 1".into());
+        }
+        let greeting = match (args.mode, args.greeting.is_empty()) {
+            (Mode::Broadcast, false) => Some(args.greeting),
+            _ => None,
+        };
+        Ok(Config {
+            listen: args.listen,
+            mode: args.mode,
+            greeting,
+            workers,
+            max_message: args.max_message,
+            max_backlog: args.max_backlog,
+            slow_consumer: args.slow_consumer,
+            subprotocols: args.subprotocols,
+            handshake_timeout: args.handshake_timeout,
+            shutdown_timeout: args.shutdown_timeout,
+            trace_handshake: args.trace_handshake,
+        })
+    }
+
+    /// The defaults of `wsrelay serve`, listening on `listen` (for tests and embedding).
+    pub fn with_listen(listen: SocketAddr) -> Config {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let mut args = Defaults::parse_from(["wsrelay"]).serve;
+        args.listen = listen;
+        Config::from_args(args).expect("bug: defaults are valid")
+    }
 }

@@ -5,11 +5,53 @@ pub mod bench;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod fanout;
+pub mod frame;
+pub mod handshake;
+pub mod http;
+pub mod http_routes;
+pub mod limits;
+pub mod outbound;
+pub mod server;
+pub mod session;
+pub mod signals;
+pub mod stats;
+pub mod timers;
+pub mod units;
+pub mod worker;
 
 use std::process::ExitCode;
 
 /// Runs the relay until it is told to stop; the exit code tells how it ended.
 pub fn serve_main(args: config::ServeArgs) -> ExitCode {
-    let _ = args;
-    ExitCode::FAILURE
+    let config = match config::Config::from_args(args) {
+        Ok(config) => config,
+        Err(error) => {
+            log::error!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    let ceiling = limits::raise_fd_limit();
+    let workers = config.workers;
+    let handle = match server::start(config) {
+        Ok(handle) => handle,
+        Err(error) => {
+            log::error!("cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    log::info!(
+        "listening on {} with {workers} workers; connection ceiling {ceiling} (file-descriptor limit)",
+        handle.local_addr()
+    );
+    if let Err(error) = signals::install(handle.shutdown_trigger()) {
+        log::warn!("signal handlers not installed: {error}");
+    }
+    match handle.wait() {
+        Ok(()) => {
+            log::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(_) => ExitCode::FAILURE,
+    }
 }

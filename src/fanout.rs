@@ -1,0 +1,59 @@
+//! Commands between threads and the handles used to send them.
+
+use crate::frame::Frame;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use mio::Waker;
+use mio::net::TcpStream;
+use std::sync::Arc;
+
+/// Broadcast commands a worker's inbox holds before senders must wait: a
+/// sender that finds it full keeps the command and stops reading its
+/// clients until there is room, so overload pushes back over TCP.
+pub const INBOX_CAPACITY: usize = 4096;
+
+/// A message from another thread to a worker.
+#[derive(Debug)]
+pub enum Command {
+    /// Queue this frame on every open connection of the worker.
+    Broadcast(Frame),
+    /// Close every connection with 1001 and stop.
+    Shutdown,
+}
+
+/// How other threads reach one worker.
+#[derive(Clone, Debug)]
+pub struct WorkerHandle {
+    /// Broadcasts and control commands (bounded).
+    pub inbox: Sender<Command>,
+    /// Newly accepted sockets (unbounded: the acceptor must never block).
+    pub adopt: Sender<(TcpStream, std::net::SocketAddr)>,
+    /// Wakes the worker's poll.
+    pub waker: Arc<Waker>,
+}
+
+/// The receiving ends a worker owns.
+pub struct WorkerInbox {
+    /// Broadcasts and control commands.
+    pub inbox: Receiver<Command>,
+    /// Newly accepted sockets.
+    pub adopt: Receiver<(TcpStream, std::net::SocketAddr)>,
+}
+
+impl WorkerHandle {
+    /// Offers a command without blocking; gives it back when the inbox is full.
+    pub fn try_send(&self, command: Command) -> Result<(), Command> {
+        match self.inbox.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(command)) => Err(command),
+            // A worker that is gone has no clients left to deliver to.
+            Err(TrySendError::Disconnected(_)) => Ok(()),
+        }
+    }
+
+    /// Wakes the worker; a failed wake only delays delivery to the next tick.
+    pub fn wake(&self) {
+        if let Err(error) = self.waker.wake() {
+            log::warn!("waking a worker failed: {error}");
+        }
+    }
+}

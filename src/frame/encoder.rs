@@ -1,0 +1,84 @@
+//! Server frames, encoded once into shared immutable bytes.
+
+use std::sync::Arc;
+
+/// One complete encoded server frame. Cloning it bumps a reference count:
+/// a broadcast to N connections queues N pointers to one allocation.
+pub type Frame = Arc<[u8]>;
+
+/// Encodes an unmasked, final server frame with `opcode` and `payload` in a
+/// single allocation (header and payload together).
+pub fn encode(opcode: u8, payload: &[u8]) -> Frame {
+    let mut header = [0u8; 10];
+    header[0] = 0x80 | opcode;
+    let header_len = match payload.len() {
+        len @ 0..=125 => {
+            header[1] = len as u8;
+            2
+        }
+        len @ 126..=0xFFFF => {
+            header[1] = 126;
+            header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
+        }
+        len => {
+            header[1] = 127;
+            header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        }
+    };
+    let mut frame = Arc::<[u8]>::new_uninit_slice(header_len + payload.len());
+    let bytes = Arc::get_mut(&mut frame).expect("bug: a fresh Arc is unique");
+    bytes[..header_len].write_copy_of_slice(&header[..header_len]);
+    bytes[header_len..].write_copy_of_slice(payload);
+    // SAFETY: every byte was written just above (header, then payload).
+    unsafe { frame.assume_init() }
+}
+
+/// Encodes a close frame with `code` and a reason (truncated to fit the
+/// 125-byte control payload limit at a character boundary).
+pub fn encode_close(code: u16, reason: &str) -> Frame {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut payload = Vec::with_capacity(2 + end);
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(&reason.as_bytes()[..end]);
+    encode(super::OP_CLOSE, &payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_frame_has_two_byte_header() {
+        assert_eq!(&encode(0x1, b"Hi")[..], &[0x81, 2, b'H', b'i']);
+    }
+
+    #[test]
+    fn medium_frame_uses_sixteen_bit_length() {
+        let frame = encode(0x2, &[7u8; 300]);
+        assert_eq!(&frame[..4], &[0x82, 126, 1, 44]);
+        assert_eq!(frame.len(), 304);
+    }
+
+    #[test]
+    fn large_frame_uses_sixty_four_bit_length() {
+        let frame = encode(0x2, &vec![0u8; 70_000]);
+        assert_eq!(&frame[..2], &[0x82, 127]);
+        assert_eq!(u64::from_be_bytes(frame[2..10].try_into().unwrap()), 70_000);
+        assert_eq!(frame.len(), 70_010);
+    }
+
+    #[test]
+    fn close_frame_carries_code_and_bounded_reason() {
+        let frame = encode_close(1008, "slow consumer");
+        assert_eq!(&frame[..4], &[0x88, 15, 0x03, 0xF0]);
+        let long = "é".repeat(100);
+        let frame = encode_close(1000, &long);
+        assert!(frame[1] as usize <= 125);
+        assert!(std::str::from_utf8(&frame[4..]).is_ok());
+    }
+}

@@ -1,0 +1,236 @@
+//! Sans-IO upgrade decision: a parsed request in, a 101 or an HTTP answer out.
+//!
+//! Checks run in a fixed order so each refusal names its first cause:
+//! method, HTTP version, `Connection`, `Upgrade`, `Sec-WebSocket-Version`,
+//! `Sec-WebSocket-Key`, then the path.
+
+use crate::config::Config;
+use crate::http::{Request, Response};
+use crate::http_routes;
+use base64::Engine;
+
+/// What to send back for a request head.
+#[derive(Debug)]
+pub enum Answer {
+    /// Switch to WebSocket: send `response` (a 101) and open the connection.
+    Upgrade(Upgrade),
+    /// Plain HTTP: send `response` and close; `head_only` for HEAD.
+    Reply {
+        /// The response.
+        response: Response,
+        /// Whether to leave out the body (HEAD).
+        head_only: bool,
+    },
+}
+
+/// An accepted upgrade.
+#[derive(Debug)]
+pub struct Upgrade {
+    /// The complete 101 response bytes.
+    pub response: Vec<u8>,
+    /// The selected subprotocol, if any.
+    pub protocol: Option<String>,
+    /// The value of `Sec-WebSocket-Accept`.
+    pub accept: String,
+}
+
+/// Decides the answer to a complete request head.
+pub fn answer(request: &Request, config: &Config) -> Answer {
+    let head_only = request.method == "HEAD";
+    if !request.wants_websocket() {
+        return Answer::Reply {
+            response: http_routes::route(request),
+            head_only,
+        };
+    }
+    match validate(request, config) {
+        Ok(upgrade) => Answer::Upgrade(upgrade),
+        Err(response) => Answer::Reply {
+            response,
+            head_only,
+        },
+    }
+}
+
+fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
+    use crate::http::has_token;
+    if request.method != "GET" {
+        return Err(
+            Response::error(405, "a WebSocket upgrade must use GET").with_header("Allow", "GET")
+        );
+    }
+    if request.version_minor < 1 {
+        return Err(Response::error(400, "a WebSocket upgrade needs HTTP/1.1"));
+    }
+    if !has_token(request.connection.as_deref(), "upgrade") {
+        return Err(Response::error(400, "missing `Connection: upgrade`"));
+    }
+    if !has_token(request.upgrade.as_deref(), "websocket") {
+        return Err(Response::error(400, "missing `Upgrade: websocket`"));
+    }
+    if request.ws_version.as_deref().map(str::trim) != Some("13") {
+        return Err(
+            Response::error(426, "only Sec-WebSocket-Version 13 is supported")
+                .with_header("Sec-WebSocket-Version", "13"),
+        );
+    }
+    let key = request.ws_key.as_deref().unwrap_or_default();
+    if !is_valid_key(key) {
+        return Err(Response::error(
+            400,
+            "Sec-WebSocket-Key must be the base64 of 16 bytes",
+        ));
+    }
+    if request.path != "/" {
+        return Err(Response::error(
+            404,
+            format!("no WebSocket endpoint at {}", request.path),
+        ));
+    }
+    let protocol = select_protocol(request.ws_protocols.as_deref(), &config.subprotocols);
+    let accept = accept_key(key);
+    let mut response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+    );
+    if let Some(protocol) = &protocol {
+        response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
+    }
+    response.push_str("\r\n");
+    Ok(Upgrade {
+        response: response.into_bytes(),
+        protocol,
+        accept,
+    })
+}
+
+/// `Sec-WebSocket-Accept` for a client key (RFC 6455 section 4.2.2).
+pub fn accept_key(key: &str) -> String {
+    tungstenite::handshake::derive_accept_key(key.as_bytes())
+}
+
+fn is_valid_key(key: &str) -> bool {
+    key.len() == 24
+        && base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .is_ok_and(|bytes| bytes.len() == 16)
+}
+
+/// The first protocol the client offers that the relay accepts.
+fn select_protocol(offered: Option<&str>, accepted: &[String]) -> Option<String> {
+    offered?
+        .split(',')
+        .map(str::trim)
+        .find(|offer| accepted.iter().any(|a| a == offer))
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse_head;
+
+    fn config() -> Config {
+        let mut config = Config::with_listen("127.0.0.1:0".parse().unwrap());
+        config.subprotocols = vec!["superchat".into(), "chat".into()];
+        config
+    }
+
+    fn answer_to(head: &str) -> Answer {
+        let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
+        answer(&request, &config())
+    }
+
+    fn status_of(head: &str) -> (u16, String) {
+        match answer_to(head) {
+            Answer::Reply { response, .. } => (
+                response.status,
+                String::from_utf8(response.to_bytes(false)).unwrap(),
+            ),
+            Answer::Upgrade(_) => (101, String::new()),
+        }
+    }
+
+    const GOOD: &str = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+    #[test]
+    fn rfc_sample_key_gives_rfc_accept() {
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        let Answer::Upgrade(upgrade) = answer_to(&format!("{GOOD}\r\n")) else {
+            panic!("expected an upgrade");
+        };
+        let text = String::from_utf8(upgrade.response).unwrap();
+        assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(!text.contains("Sec-WebSocket-Protocol"));
+    }
+
+    #[test]
+    fn first_offered_accepted_protocol_is_selected() {
+        let head = format!("{GOOD}Sec-WebSocket-Protocol: v2, chat, superchat\r\n\r\n");
+        let Answer::Upgrade(upgrade) = answer_to(&head) else {
+            panic!("expected an upgrade");
+        };
+        assert_eq!(upgrade.protocol.as_deref(), Some("chat"));
+        let head = format!("{GOOD}Sec-WebSocket-Protocol: v2\r\n\r\n");
+        let Answer::Upgrade(upgrade) = answer_to(&head) else {
+            panic!("expected an upgrade");
+        };
+        assert_eq!(upgrade.protocol, None);
+    }
+
+    #[test]
+    fn each_bad_upgrade_gets_its_status_and_reason() {
+        let cases = [
+            (GOOD.replace("GET", "POST"), 405, "must use GET"),
+            (
+                GOOD.replace("Connection: Upgrade", "Connection: keep-alive"),
+                400,
+                "Connection: upgrade",
+            ),
+            (
+                GOOD.replace("Upgrade: websocket", "Upgrade: h2c"),
+                400,
+                "Upgrade: websocket",
+            ),
+            (GOOD.replace("Version: 13", "Version: 8"), 426, "Version 13"),
+            (
+                GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ="),
+                400,
+                "base64 of 16 bytes",
+            ),
+            (
+                GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", "!!!!!!!!!!!!!!!!!!!!!!!!"),
+                400,
+                "16 bytes",
+            ),
+            (
+                GOOD.replace("GET /", "GET /elsewhere"),
+                404,
+                "no WebSocket endpoint",
+            ),
+        ];
+        for (head, status, reason) in cases {
+            let (got, text) = status_of(&format!("{head}\r\n"));
+            assert_eq!(got, status, "{head}");
+            assert!(text.contains(reason), "{text}");
+        }
+        let (_, text) = status_of(&format!(
+            "{}\r\n",
+            GOOD.replace("Version: 13", "Version: 8")
+        ));
+        assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
+    }
+
+    #[test]
+    fn connection_token_matches_in_any_case_within_a_list() {
+        let head = GOOD.replace("Connection: Upgrade", "Connection: keep-alive, UPGRADE");
+        assert!(matches!(
+            answer_to(&format!("{head}\r\n")),
+            Answer::Upgrade(_)
+        ));
+    }
+}

@@ -1,0 +1,316 @@
+//! The connection state machine, free of I/O: bytes in, frames queued out,
+//! events for the worker.
+//!
+//! ```text
+//! ReadingRequest --valid upgrade--> Open --close either way--> Closing --both closes--> Closed
+//! ReadingRequest --plain HTTP or refusal--> Replying --flushed--> Draining --EOF/deadline--> Closed
+//! ```
+
+use crate::config::Config;
+use crate::frame::{
+    self, Decoder, Flow, Frame, Inbound, MessageKind, OP_CLOSE, OP_PONG, ProtocolError,
+};
+use crate::handshake::{self, Answer};
+use crate::http::{MAX_HEAD, Request, Response, parse_head};
+use crate::outbound::OutQueue;
+use log::{debug, log_enabled};
+
+/// The shared, read-only inputs a session needs.
+pub struct Context<'a> {
+    /// Relay configuration.
+    pub config: &'a Config,
+    /// The greeting, encoded once per worker.
+    pub greeting: Option<&'a Frame>,
+}
+
+/// What a session tells its worker after receiving bytes.
+#[derive(Debug)]
+pub enum Event {
+    /// The upgrade succeeded; the 101 (and greeting) are queued.
+    Opened {
+        /// The upgrade request.
+        request: Box<Request>,
+        /// The raw request head, kept only when tracing handshakes.
+        raw_head: Option<Vec<u8>>,
+        /// The 101 response as sent.
+        response: Vec<u8>,
+    },
+    /// The request was answered with plain HTTP (`status` >= 400 is a refusal).
+    Replied {
+        /// Status of the answer.
+        status: u16,
+    },
+    /// A complete message from the client, already encoded as a server frame.
+    Message {
+        /// Text or binary.
+        kind: MessageKind,
+        /// The frame to forward.
+        frame: Frame,
+    },
+    /// A pong arrived (the peer is alive).
+    Pong,
+    /// The client broke the protocol; a close frame with `error`'s code is queued.
+    ProtocolError(ProtocolError),
+}
+
+#[derive(Debug)]
+enum Phase {
+    ReadingRequest { head: Vec<u8> },
+    Open { decoder: Decoder },
+    Closing { decoder: Decoder, peer_closed: bool },
+    Replying,
+    Draining,
+    Closed,
+}
+
+/// One client connection's protocol state and outbound queue.
+#[derive(Debug)]
+pub struct Session {
+    phase: Phase,
+    /// Frames and response bytes waiting for the socket.
+    pub out: OutQueue,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    /// A session waiting for its request head (allocates nothing yet).
+    pub fn new() -> Session {
+        Session {
+            phase: Phase::ReadingRequest { head: Vec::new() },
+            out: OutQueue::new(),
+        }
+    }
+
+    /// Whether the WebSocket is open for messages in both directions.
+    pub fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::Open { .. })
+    }
+
+    /// Whether the request head is still being read.
+    pub fn is_reading_request(&self) -> bool {
+        matches!(self.phase, Phase::ReadingRequest { .. })
+    }
+
+    /// Whether the socket can be released now.
+    pub fn is_finished(&self) -> bool {
+        match self.phase {
+            Phase::Closed => true,
+            Phase::Closing { peer_closed, .. } => peer_closed && self.out.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Whether a plain HTTP answer was fully written, so the write side can
+    /// be shut down; moves to draining the client's remaining bytes.
+    pub fn reply_sent(&mut self) -> bool {
+        if matches!(self.phase, Phase::Replying) && self.out.is_empty() {
+            self.phase = Phase::Draining;
+            return true;
+        }
+        false
+    }
+
+    /// Bytes held in partly received requests and messages.
+    pub fn buffered(&self) -> usize {
+        match &self.phase {
+            Phase::ReadingRequest { head } => head.capacity(),
+            Phase::Open { decoder } | Phase::Closing { decoder, .. } => decoder.buffered(),
+            _ => 0,
+        }
+    }
+
+    /// The peer closed its side (EOF) or the socket failed.
+    pub fn peer_gone(&mut self) {
+        self.phase = Phase::Closed;
+        self.out.clear();
+    }
+
+    /// Starts a server-initiated close with `code` (shutdown, slow consumer,
+    /// timeout). Does nothing unless open.
+    pub fn close(&mut self, code: u16, reason: &str) {
+        if let Phase::Open { .. } = self.phase {
+            self.out.push(frame::encode_close(code, reason));
+            self.phase = Phase::Closing {
+                decoder: Decoder::new(),
+                peer_closed: false,
+            };
+        } else if !matches!(self.phase, Phase::Closing { .. }) {
+            self.phase = Phase::Closed;
+        }
+    }
+
+    /// Handles bytes read from the socket, unmasking frames in place.
+    pub fn receive(&mut self, bytes: &mut [u8], ctx: &Context<'_>, events: &mut Vec<Event>) {
+        match &mut self.phase {
+            Phase::ReadingRequest { .. } => self.read_request(bytes, ctx, events),
+            Phase::Open { .. } => self.read_frames(bytes, ctx, events),
+            Phase::Closing {
+                decoder,
+                peer_closed,
+            } => {
+                let result = decoder.feed(bytes, ctx.config.max_message, |item| match item {
+                    Inbound::Close { .. } => {
+                        *peer_closed = true;
+                        Flow::Stop
+                    }
+                    _ => Flow::Continue,
+                });
+                if result.is_err() {
+                    self.phase = Phase::Closed;
+                }
+            }
+            Phase::Replying | Phase::Draining | Phase::Closed => {}
+        }
+    }
+
+    fn read_request(&mut self, bytes: &mut [u8], ctx: &Context<'_>, events: &mut Vec<Event>) {
+        let Phase::ReadingRequest { head } = &mut self.phase else {
+            return;
+        };
+        // Parse straight from the read buffer when no earlier bytes are held.
+        let already = head.len();
+        let parsed = if already == 0 {
+            parse_head(bytes)
+        } else {
+            let take = bytes.len().min(MAX_HEAD - already.min(MAX_HEAD));
+            head.extend_from_slice(&bytes[..take]);
+            parse_head(head)
+        };
+        let (request, head_len) = match parsed {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                if already == 0 {
+                    head.extend_from_slice(bytes);
+                }
+                return;
+            }
+            Err(error) => {
+                let response = Response::error(error.status(), error);
+                return self.reply(response, false, events);
+            }
+        };
+        let rest_start = head_len - already;
+        let raw_head = ctx.config.trace_handshake.then(|| {
+            let mut raw = std::mem::take(head);
+            raw.truncate(already);
+            raw.extend_from_slice(&bytes[..rest_start]);
+            raw
+        });
+        match handshake::answer(&request, ctx.config) {
+            Answer::Reply {
+                response,
+                head_only,
+            } => self.reply(response, head_only, events),
+            Answer::Upgrade(upgrade) => {
+                self.out.push(upgrade.response.as_slice().into());
+                if let Some(greeting) = ctx.greeting {
+                    self.out.push(greeting.clone());
+                }
+                self.phase = Phase::Open {
+                    decoder: Decoder::new(),
+                };
+                events.push(Event::Opened {
+                    request: Box::new(request),
+                    raw_head,
+                    response: upgrade.response,
+                });
+                // Frames that arrived in the same read as the head.
+                let rest = &mut bytes[rest_start..];
+                if !rest.is_empty() {
+                    self.read_frames(rest, ctx, events);
+                }
+            }
+        }
+    }
+
+    fn reply(&mut self, response: Response, head_only: bool, events: &mut Vec<Event>) {
+        self.out.push(response.to_bytes(head_only).into());
+        self.phase = Phase::Replying;
+        events.push(Event::Replied {
+            status: response.status,
+        });
+    }
+
+    fn read_frames(&mut self, bytes: &mut [u8], ctx: &Context<'_>, events: &mut Vec<Event>) {
+        let Phase::Open { decoder } = &mut self.phase else {
+            return;
+        };
+        let out = &mut self.out;
+        let mut peer_close = None;
+        let result = decoder.feed(bytes, ctx.config.max_message, |item| match item {
+            Inbound::Message { kind, payload } => {
+                if log_enabled!(log::Level::Debug) {
+                    debug!("received: {}", preview(kind, payload));
+                }
+                events.push(Event::Message {
+                    kind,
+                    frame: frame::encode(kind.opcode(), payload),
+                });
+                Flow::Continue
+            }
+            Inbound::Ping(payload) => {
+                out.push(frame::encode(OP_PONG, payload));
+                Flow::Continue
+            }
+            Inbound::Pong(_) => {
+                events.push(Event::Pong);
+                Flow::Continue
+            }
+            Inbound::Close { code, .. } => {
+                peer_close = Some(code);
+                Flow::Stop
+            }
+        });
+        match (result, peer_close) {
+            (Err(error), _) => {
+                events.push(Event::ProtocolError(error));
+                self.out
+                    .push(frame::encode_close(error.close_code(), &error.to_string()));
+                self.phase = Phase::Closing {
+                    decoder: Decoder::new(),
+                    peer_closed: false,
+                };
+            }
+            (Ok(_), Some(code)) => {
+                // Echo the peer's code (RFC 6455 section 5.5.1); an empty close gets an empty one.
+                let reply = match code {
+                    Some(code) => frame::encode_close(code, ""),
+                    None => frame::encode(OP_CLOSE, &[]),
+                };
+                self.out.push(reply);
+                self.phase = Phase::Closing {
+                    decoder: Decoder::new(),
+                    peer_closed: true,
+                };
+            }
+            (Ok(_), None) => {}
+        }
+    }
+}
+
+/// A short, printable form of a message for the debug log.
+fn preview(kind: MessageKind, payload: &[u8]) -> String {
+    const LIMIT: usize = 120;
+    match kind {
+        MessageKind::Text => {
+            let text = std::str::from_utf8(payload).unwrap_or_default();
+            if text.len() <= LIMIT {
+                return text.to_string();
+            }
+            let mut end = LIMIT;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}... ({} bytes)", &text[..end], text.len())
+        }
+        MessageKind::Binary => format!("<binary {} bytes>", payload.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

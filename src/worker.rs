@@ -1,0 +1,580 @@
+//! A worker thread: one mio `Poll`, one slab of connections, and the event
+//! loop that moves bytes between sockets and sessions.
+//!
+//! Each turn: poll; read what is readable (sessions turn bytes into events);
+//! drain the inbox (adopted sockets, broadcasts from other workers); flush
+//! every connection that got new bytes to send, once; sweep due timers.
+
+use crate::config::{Config, Mode, SlowConsumer};
+use crate::fanout::{Command, WorkerHandle, WorkerInbox};
+use crate::frame::{self, Frame, close_code};
+use crate::outbound::{Flushed, Offer};
+use crate::session::{Context, Event, Session};
+use crate::stats::{Stats, WorkerStats};
+use crate::timers::{Entry, TimerWheel};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Token of the worker's waker; slab keys are the other tokens.
+pub const WAKER: Token = Token(usize::MAX);
+/// One read buffer per worker, shared by all its connections.
+const SCRATCH_SIZE: usize = 64 * 1024;
+/// Bytes read from one socket per turn before others get theirs.
+const READ_BUDGET: usize = 256 * 1024;
+/// Inbox commands handled per turn before sockets get attention again.
+const INBOX_BUDGET: usize = 1024;
+/// How long a closing connection waits for the peer's close or EOF.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Timer resolution.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A socket and its session. Kept small: see docs/memory.md.
+struct Slot {
+    stream: TcpStream,
+    session: Session,
+    /// Distinguishes this connection from a later one at the same slab key.
+    id: u32,
+    /// Index in `Worker::members` while open for broadcasts.
+    member_at: Option<u32>,
+    /// Due tick of the connection's current deadline (0: none).
+    deadline: u64,
+    writable: bool,
+    dirty: bool,
+}
+
+/// The worker's state, owned by its thread.
+pub struct Worker {
+    index: usize,
+    config: Arc<Config>,
+    stats: Arc<Stats>,
+    poll: Poll,
+    slots: Slab<Slot>,
+    /// Keys of open WebSockets, the targets of a broadcast.
+    members: Vec<u32>,
+    peers: Vec<WorkerHandle>,
+    inbox: WorkerInbox,
+    greeting: Option<Frame>,
+    scratch: Vec<u8>,
+    session_events: Vec<Event>,
+    /// (key, id) of connections with bytes to flush this turn.
+    dirty: Vec<(u32, u32)>,
+    /// (key, id) of connections whose read budget ran out.
+    unread: Vec<(u32, u32)>,
+    /// Broadcasts per peer waiting for room in its inbox.
+    stalled: Vec<VecDeque<Command>>,
+    wake_peer: Vec<bool>,
+    timers: TimerWheel,
+    due: Vec<Entry>,
+    next_id: u32,
+    shutdown_deadline: Option<Instant>,
+}
+
+impl Worker {
+    /// A worker with its own poll (`poll` already carries the waker).
+    pub fn new(
+        index: usize,
+        config: Arc<Config>,
+        stats: Arc<Stats>,
+        poll: Poll,
+        peers: Vec<WorkerHandle>,
+        inbox: WorkerInbox,
+    ) -> Worker {
+        let greeting = config
+            .greeting
+            .as_deref()
+            .map(|text| frame::encode(frame::OP_TEXT, text.as_bytes()));
+        let peer_count = peers.len();
+        Worker {
+            index,
+            config,
+            stats,
+            poll,
+            slots: Slab::new(),
+            members: Vec::new(),
+            peers,
+            inbox,
+            greeting,
+            scratch: vec![0; SCRATCH_SIZE],
+            session_events: Vec::new(),
+            dirty: Vec::new(),
+            unread: Vec::new(),
+            stalled: (0..peer_count).map(|_| VecDeque::new()).collect(),
+            wake_peer: vec![false; peer_count],
+            timers: TimerWheel::new(TICK, 1024),
+            due: Vec::new(),
+            next_id: 0,
+            shutdown_deadline: None,
+        }
+    }
+
+    fn my_stats(&self) -> &WorkerStats {
+        &self.stats.workers[self.index]
+    }
+
+    /// Runs the event loop until shutdown completes. An error means the
+    /// loop machinery itself failed (poll or registry), not a client.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let busy = !self.unread.is_empty()
+                || self.stalled.iter().any(|s| !s.is_empty())
+                || !self.inbox.inbox.is_empty();
+            let timeout = if busy { Duration::ZERO } else { TICK };
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for event in events.iter() {
+                if event.token() == WAKER {
+                    continue;
+                }
+                let key = event.token().0;
+                if event.is_writable()
+                    && let Some(slot) = self.slots.get_mut(key)
+                {
+                    slot.writable = true;
+                    let id = slot.id;
+                    self.mark_dirty(key as u32, id);
+                }
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    self.read_from(key);
+                }
+            }
+            self.retry_unread();
+            self.adopt_new_sockets()?;
+            self.drain_inbox();
+            self.retry_stalled();
+            self.flush_dirty();
+            self.wake_peers();
+            self.sweep_timers();
+            if let Some(deadline) = self.shutdown_deadline
+                && (self.slots.is_empty() || Instant::now() >= deadline)
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    fn is_stalled(&self) -> bool {
+        self.stalled.iter().any(|s| !s.is_empty())
+    }
+
+    /// Reads from one socket until it would block or its budget is spent.
+    fn read_from(&mut self, key: usize) {
+        let mut budget = READ_BUDGET;
+        loop {
+            if self.is_stalled() {
+                // Backpressure: leave the bytes in the kernel until peers have room.
+                self.remember_unread(key);
+                return;
+            }
+            let Some(slot) = self.slots.get_mut(key) else {
+                return;
+            };
+            let read = match slot.stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    slot.session.peer_gone();
+                    self.release(key);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::debug!("conn={key} read failed: {e}");
+                    self.release(key);
+                    return;
+                }
+            };
+            WorkerStats::add(&self.stats.workers[self.index].bytes_received, read as u64);
+            let context = Context {
+                config: &self.config,
+                greeting: self.greeting.as_ref(),
+            };
+            slot.session.receive(
+                &mut self.scratch[..read],
+                &context,
+                &mut self.session_events,
+            );
+            let id = slot.id;
+            if !slot.session.out.is_empty() {
+                self.mark_dirty(key as u32, id);
+            }
+            self.handle_session_events(key);
+            match self.slots.get(key) {
+                Some(slot) if slot.session.is_finished() && slot.session.out.is_empty() => {
+                    self.release(key);
+                    return;
+                }
+                None => return,
+                Some(_) => {}
+            }
+            budget = budget.saturating_sub(read);
+            if budget == 0 {
+                self.remember_unread(key);
+                return;
+            }
+        }
+    }
+
+    fn remember_unread(&mut self, key: usize) {
+        if let Some(slot) = self.slots.get(key) {
+            self.unread.push((key as u32, slot.id));
+        }
+    }
+
+    fn retry_unread(&mut self) {
+        if self.unread.is_empty() || self.is_stalled() {
+            return;
+        }
+        for (key, id) in std::mem::take(&mut self.unread) {
+            if self.slots.get(key as usize).is_some_and(|s| s.id == id) {
+                self.read_from(key as usize);
+            }
+        }
+    }
+
+    fn handle_session_events(&mut self, key: usize) {
+        let mut events = std::mem::take(&mut self.session_events);
+        for event in events.drain(..) {
+            match event {
+                Event::Opened {
+                    request,
+                    raw_head,
+                    response,
+                } => self.on_opened(key, &request, raw_head, &response),
+                Event::Replied { status } => {
+                    if status >= 400 {
+                        WorkerStats::add(&self.my_stats().handshake_failures, 1);
+                        log::debug!("conn={key} answered {status}");
+                    }
+                    self.set_deadline(key, CLOSE_GRACE);
+                }
+                Event::Message { frame, .. } => {
+                    WorkerStats::add(&self.my_stats().messages_received, 1);
+                    match self.config.mode {
+                        Mode::Echo => self.deliver_to(key, &frame),
+                        Mode::Broadcast => {
+                            self.broadcast_local(&frame, Some(key));
+                            self.broadcast_remote(&frame);
+                        }
+                    }
+                }
+                Event::Pong => {}
+                Event::ProtocolError(error) => {
+                    WorkerStats::add(&self.my_stats().protocol_errors, 1);
+                    log::debug!("conn={key} protocol error: {error}");
+                    self.leave_members(key);
+                    self.set_deadline(key, CLOSE_GRACE);
+                }
+            }
+        }
+        self.session_events = events;
+    }
+
+    fn on_opened(
+        &mut self,
+        key: usize,
+        request: &crate::http::Request,
+        raw_head: Option<Vec<u8>>,
+        response: &[u8],
+    ) {
+        if let Some(raw) = raw_head {
+            log::info!(
+                "conn={key} upgrade request:\n{}\nresponse:\n{}",
+                String::from_utf8_lossy(&raw),
+                String::from_utf8_lossy(response)
+            );
+        }
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        slot.deadline = 0;
+        slot.member_at = Some(self.members.len() as u32);
+        self.members.push(key as u32);
+        WorkerStats::add(&self.stats.workers[self.index].websockets, 1);
+        log::debug!("conn={key} open path={}", request.path);
+    }
+
+    /// Queues a data frame on one connection under the backlog policy.
+    fn deliver_to(&mut self, key: usize, frame: &Frame) {
+        let limit = self.config.max_backlog;
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        match slot.session.out.offer(frame.clone(), limit) {
+            Offer::Queued => {
+                let id = slot.id;
+                WorkerStats::add(&self.stats.workers[self.index].messages_sent, 1);
+                self.mark_dirty(key as u32, id);
+            }
+            Offer::OverLimit => self.slow_consumer(key),
+        }
+    }
+
+    /// Queues `frame` on every open connection of this worker but `except`.
+    fn broadcast_local(&mut self, frame: &Frame, except: Option<usize>) {
+        let limit = self.config.max_backlog;
+        let mut delivered = 0u64;
+        let mut slow = Vec::new();
+        for &member in &self.members {
+            if Some(member as usize) == except {
+                continue;
+            }
+            let slot = &mut self.slots[member as usize];
+            match slot.session.out.offer(frame.clone(), limit) {
+                Offer::Queued => {
+                    delivered += 1;
+                    if !slot.dirty {
+                        slot.dirty = true;
+                        self.dirty.push((member, slot.id));
+                    }
+                }
+                Offer::OverLimit => slow.push(member as usize),
+            }
+        }
+        WorkerStats::add(&self.stats.workers[self.index].messages_sent, delivered);
+        for key in slow {
+            self.slow_consumer(key);
+        }
+    }
+
+    /// Hands `frame` to every other worker, keeping per-peer order.
+    fn broadcast_remote(&mut self, frame: &Frame) {
+        for peer in 0..self.peers.len() {
+            if peer == self.index {
+                continue;
+            }
+            let command = Command::Broadcast(frame.clone());
+            if !self.stalled[peer].is_empty() {
+                self.stalled[peer].push_back(command);
+                continue;
+            }
+            match self.peers[peer].try_send(command) {
+                Ok(()) => self.wake_peer[peer] = true,
+                Err(command) => self.stalled[peer].push_back(command),
+            }
+        }
+    }
+
+    fn retry_stalled(&mut self) {
+        for peer in 0..self.stalled.len() {
+            while let Some(command) = self.stalled[peer].pop_front() {
+                match self.peers[peer].try_send(command) {
+                    Ok(()) => self.wake_peer[peer] = true,
+                    Err(command) => {
+                        self.stalled[peer].push_front(command);
+                        self.wake_peer[peer] = true;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn wake_peers(&mut self) {
+        for peer in 0..self.wake_peer.len() {
+            if std::mem::take(&mut self.wake_peer[peer]) {
+                self.peers[peer].wake();
+            }
+        }
+    }
+
+    fn slow_consumer(&mut self, key: usize) {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        let stats = &self.stats.workers[self.index];
+        match self.config.slow_consumer {
+            SlowConsumer::Drop => WorkerStats::add(&stats.slow_dropped, 1),
+            SlowConsumer::Close => {
+                WorkerStats::add(&stats.slow_closed, 1);
+                log::warn!(
+                    "conn={key} slow consumer: backlog {} bytes over {}, closing with 1008",
+                    slot.session.out.queued_bytes(),
+                    self.config.max_backlog
+                );
+                slot.session.close(
+                    close_code::POLICY_VIOLATION,
+                    "slow consumer: backlog limit reached",
+                );
+                let id = slot.id;
+                self.mark_dirty(key as u32, id);
+                self.leave_members(key);
+                self.set_deadline(key, CLOSE_GRACE);
+            }
+        }
+    }
+
+    fn mark_dirty(&mut self, key: u32, id: u32) {
+        if let Some(slot) = self.slots.get_mut(key as usize)
+            && !slot.dirty
+        {
+            slot.dirty = true;
+            self.dirty.push((key, id));
+        }
+    }
+
+    fn adopt_new_sockets(&mut self) -> io::Result<()> {
+        while let Ok((mut stream, peer)) = self.inbox.adopt.try_recv() {
+            if self.shutdown_deadline.is_some() {
+                continue;
+            }
+            let entry = self.slots.vacant_entry();
+            let key = entry.key();
+            self.poll.registry().register(
+                &mut stream,
+                Token(key),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            self.next_id = self.next_id.wrapping_add(1);
+            entry.insert(Slot {
+                stream,
+                session: Session::new(),
+                id: self.next_id,
+                member_at: None,
+                deadline: 0,
+                writable: false,
+                dirty: false,
+            });
+            let stats = &self.stats.workers[self.index];
+            WorkerStats::add(&stats.accepted, 1);
+            WorkerStats::add(&stats.connections, 1);
+            log::debug!("conn={key} peer={peer} accepted");
+            self.set_deadline(key, self.config.handshake_timeout);
+            // Bytes may already be waiting; edge-triggered readiness reports them anyway.
+        }
+        Ok(())
+    }
+
+    fn drain_inbox(&mut self) {
+        for _ in 0..INBOX_BUDGET {
+            let Ok(command) = self.inbox.inbox.try_recv() else {
+                return;
+            };
+            match command {
+                Command::Broadcast(frame) => self.broadcast_local(&frame, None),
+                Command::Shutdown => self.begin_shutdown(),
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        self.shutdown_deadline = Some(Instant::now() + self.config.shutdown_timeout);
+        let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            let slot = &mut self.slots[key];
+            if slot.session.is_open() {
+                slot.session
+                    .close(close_code::GOING_AWAY, "server shutting down");
+                let id = slot.id;
+                self.mark_dirty(key as u32, id);
+                self.leave_members(key);
+            } else if slot.session.is_reading_request() {
+                self.release(key);
+            }
+        }
+    }
+
+    fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for (key, id) in dirty.drain(..) {
+            let Some(slot) = self.slots.get_mut(key as usize) else {
+                continue;
+            };
+            if slot.id != id {
+                continue;
+            }
+            slot.dirty = false;
+            if !slot.writable {
+                continue;
+            }
+            let before = slot.session.out.queued_bytes();
+            let result = slot.session.out.flush(&mut slot.stream);
+            let stats = &self.stats.workers[self.index];
+            match result {
+                Ok((written, state)) => {
+                    WorkerStats::add(&stats.bytes_sent, written as u64);
+                    if state == Flushed::Blocked {
+                        slot.writable = false;
+                    }
+                }
+                Err(e) => {
+                    log::debug!("conn={key} write failed: {e} ({before} bytes queued)");
+                    self.release(key as usize);
+                    continue;
+                }
+            }
+            if slot.session.reply_sent() {
+                // The answer is out; half-close and read until the client hangs up,
+                // so that unread request bytes do not turn our FIN into a reset.
+                let _ = slot.stream.shutdown(Shutdown::Write);
+            }
+            if slot.session.is_finished() && slot.session.out.is_empty() {
+                self.release(key as usize);
+            }
+        }
+        self.dirty = dirty;
+    }
+
+    fn set_deadline(&mut self, key: usize, after: Duration) {
+        if let Some(slot) = self.slots.get_mut(key) {
+            slot.deadline = self.timers.schedule(key as u32, slot.id, after);
+        }
+    }
+
+    fn sweep_timers(&mut self) {
+        self.timers.expire(&mut self.due);
+        let mut due = std::mem::take(&mut self.due);
+        for entry in due.drain(..) {
+            let key = entry.key as usize;
+            let Some(slot) = self.slots.get(key) else {
+                continue;
+            };
+            if slot.id != entry.id || slot.deadline != entry.due {
+                continue; // superseded
+            }
+            if slot.session.is_reading_request() {
+                WorkerStats::add(&self.my_stats().handshake_failures, 1);
+                log::debug!("conn={key} handshake timed out");
+            }
+            self.release(key);
+        }
+        self.due = due;
+    }
+
+    fn leave_members(&mut self, key: usize) {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        let Some(at) = slot.member_at.take() else {
+            return;
+        };
+        self.members.swap_remove(at as usize);
+        if let Some(&moved) = self.members.get(at as usize) {
+            self.slots[moved as usize].member_at = Some(at);
+        }
+        WorkerStats::sub(&self.stats.workers[self.index].websockets, 1);
+    }
+
+    /// Removes a connection: deregisters and closes its socket.
+    fn release(&mut self, key: usize) {
+        self.leave_members(key);
+        let Some(mut slot) = self.slots.try_remove(key) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut slot.stream);
+        WorkerStats::sub(&self.stats.workers[self.index].connections, 1);
+        log::debug!("conn={key} released");
+    }
+}
