@@ -1,0 +1,260 @@
+//! Shared test helpers: an in-process relay on 127.0.0.1:0, tungstenite
+//! clients with timeouts, and a raw-socket client for malformed input.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+use tungstenite::{Message, WebSocket};
+use wsrelay::config::Config;
+use wsrelay::server::{self, ServerHandle};
+
+/// Read timeout of every test socket: a hung relay fails the test instead of blocking it.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A relay running in this process; shut down when dropped.
+pub struct Relay {
+    handle: Option<ServerHandle>,
+    pub addr: SocketAddr,
+}
+
+impl Relay {
+    pub fn start() -> Relay {
+        Relay::start_with(|_| {})
+    }
+
+    pub fn start_with(tweak: impl FnOnce(&mut Config)) -> Relay {
+        let mut config = Config::with_listen("127.0.0.1:0".parse().unwrap());
+        config.shutdown_timeout = Duration::from_millis(500);
+        tweak(&mut config);
+        let handle = server::start(config).expect("relay starts");
+        let addr = handle.local_addr();
+        Relay {
+            handle: Some(handle),
+            addr,
+        }
+    }
+
+    pub fn handle(&self) -> &ServerHandle {
+        self.handle.as_ref().unwrap()
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
+    /// Waits until `condition` holds on the relay's counters.
+    pub fn wait_for(&self, what: &str, condition: impl Fn(&ServerHandle) -> bool) {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        while !condition(self.handle()) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn websockets(&self) -> u64 {
+        self.handle().stats().total(|w| &w.websockets)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown();
+            let _ = handle.wait();
+        }
+    }
+}
+
+pub type Client = WebSocket<TcpStream>;
+
+/// Opens a WebSocket with tungstenite without reading anything yet.
+pub fn connect_raw(url: &str) -> Client {
+    let addr = url.trim_start_matches("ws://").split('/').next().unwrap();
+    let stream = TcpStream::connect(addr).expect("tcp connect");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (socket, response) = tungstenite::client(url, stream).expect("websocket handshake");
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+/// Opens a WebSocket and consumes the greeting.
+pub fn connect(relay: &Relay) -> Client {
+    let mut client = connect_raw(&relay.url());
+    assert_eq!(next_message(&mut client), Message::text("Hello, World!"));
+    client
+}
+
+/// Opens `n` clients and waits until the relay has them all open.
+pub fn connect_many(relay: &Relay, n: usize) -> Vec<Client> {
+    let before = relay.websockets();
+    let clients: Vec<Client> = (0..n).map(|_| connect(relay)).collect();
+    relay.wait_for("clients open", |_| relay.websockets() >= before + n as u64);
+    clients
+}
+
+/// The next data or close message (pings and pongs are skipped).
+pub fn next_message(client: &mut Client) -> Message {
+    loop {
+        match client.read().expect("read a message") {
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Asserts that nothing arrives within `wait`.
+pub fn assert_silent(client: &mut Client, wait: Duration) {
+    client.get_mut().set_read_timeout(Some(wait)).unwrap();
+    match client.read() {
+        Err(tungstenite::Error::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("expected silence, got {other:?}"),
+    }
+    client.get_mut().set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+}
+
+/// Sends raw bytes and returns everything the relay answers until it closes.
+pub fn http_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.write_all(request).unwrap();
+    read_to_close(&mut stream)
+}
+
+pub fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("reading the answer: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+pub const UPGRADE_HEAD: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// A masked client frame, written by hand for cases a well-behaved client
+/// cannot produce.
+pub fn client_frame(first_byte: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
+    let key = [0xA1, 0xB2, 0xC3, 0xD4];
+    let mask_bit = if masked { 0x80 } else { 0 };
+    let mut out = vec![first_byte];
+    match payload.len() {
+        len @ 0..=125 => out.push(mask_bit | len as u8),
+        len @ 126..=0xFFFF => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        out.extend_from_slice(&key);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+/// A raw socket that did the upgrade by hand; reads server frames itself.
+pub struct RawClient {
+    pub stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+impl RawClient {
+    /// Upgrades, sending `extra` in the same write as the request head.
+    pub fn open(addr: SocketAddr, extra: &[u8]) -> RawClient {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut bytes = UPGRADE_HEAD.as_bytes().to_vec();
+        bytes.extend_from_slice(extra);
+        stream.write_all(&bytes).unwrap();
+        let mut client = RawClient {
+            stream,
+            pending: Vec::new(),
+        };
+        let head = client.read_until_head_end();
+        assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+        client
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut buf = [0u8; 65536];
+        match self.stream.read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.pending.extend_from_slice(&buf[..n]);
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
+            Err(e) => panic!("raw read: {e}"),
+        }
+    }
+
+    fn read_until_head_end(&mut self) -> String {
+        loop {
+            if let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head: Vec<u8> = self.pending.drain(..end + 4).collect();
+                return String::from_utf8(head).unwrap();
+            }
+            assert!(self.fill(), "closed before the response head");
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// The next server frame as (first byte, payload), or None at EOF.
+    pub fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        loop {
+            if self.pending.len() >= 2 {
+                let first = self.pending[0];
+                assert_eq!(self.pending[1] & 0x80, 0, "server frames are unmasked");
+                let (len, at) = match self.pending[1] & 0x7F {
+                    126 if self.pending.len() >= 4 => (
+                        u16::from_be_bytes([self.pending[2], self.pending[3]]) as usize,
+                        4,
+                    ),
+                    127 if self.pending.len() >= 10 => (
+                        u64::from_be_bytes(self.pending[2..10].try_into().unwrap()) as usize,
+                        10,
+                    ),
+                    126 | 127 => (usize::MAX, 0),
+                    short => (short as usize, 2),
+                };
+                if len != usize::MAX && self.pending.len() >= at + len {
+                    let frame: Vec<u8> = self.pending.drain(..at + len).collect();
+                    return Some((first, frame[at..].to_vec()));
+                }
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+
+    /// Reads frames until a close arrives; returns its code.
+    pub fn expect_close(&mut self) -> u16 {
+        while let Some((first, payload)) = self.read_frame() {
+            if first & 0x0F == 0x8 {
+                return u16::from_be_bytes([payload[0], payload[1]]);
+            }
+        }
+        panic!("connection ended without a close frame");
+    }
+}
