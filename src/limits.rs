@@ -30,5 +30,5 @@ pub fn raise_fd_limit() -> u64 {
             );
         }
     }
-    (limit.rlim_cur as u64).saturating_sub(RESERVED_FDS)
+    limit.rlim_cur.saturating_sub(RESERVED_FDS)
 }

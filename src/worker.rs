@@ -5,7 +5,7 @@
 //! drain the inbox (adopted sockets, broadcasts from other workers); flush
 //! every connection that got new bytes to send, once; sweep due timers.
 
-use crate::config::{Config, Mode, SlowConsumer};
+use crate::config::{Config, SlowConsumer};
 use crate::fanout::{Command, WorkerHandle, WorkerInbox};
 use crate::frame::{self, Frame, close_code};
 use crate::outbound::{Flushed, Offer};
@@ -259,12 +259,15 @@ impl Worker {
                 }
                 Event::Message { frame, .. } => {
                     WorkerStats::add(&self.my_stats().messages_received, 1);
-                    match self.config.mode {
-                        Mode::Echo => self.deliver_to(key, &frame),
-                        Mode::Broadcast => {
-                            self.broadcast_local(&frame, Some(key));
-                            self.broadcast_remote(&frame);
-                        }
+                    self.broadcast_local(&frame, Some(key));
+                    self.broadcast_remote(&frame);
+                }
+                Event::Echoed { queued } => {
+                    WorkerStats::add(&self.my_stats().messages_received, 1);
+                    if queued {
+                        WorkerStats::add(&self.my_stats().messages_sent, 1);
+                    } else {
+                        self.slow_consumer(key);
                     }
                 }
                 Event::Pong => {}
@@ -301,22 +304,6 @@ impl Worker {
         self.members.push(key as u32);
         WorkerStats::add(&self.stats.workers[self.index].websockets, 1);
         log::debug!("conn={key} open path={}", request.path);
-    }
-
-    /// Queues a data frame on one connection under the backlog policy.
-    fn deliver_to(&mut self, key: usize, frame: &Frame) {
-        let limit = self.config.max_backlog;
-        let Some(slot) = self.slots.get_mut(key) else {
-            return;
-        };
-        match slot.session.out.offer(frame.clone(), limit) {
-            Offer::Queued => {
-                let id = slot.id;
-                WorkerStats::add(&self.stats.workers[self.index].messages_sent, 1);
-                self.mark_dirty(key as u32, id);
-            }
-            Offer::OverLimit => self.slow_consumer(key),
-        }
     }
 
     /// Queues `frame` on every open connection of this worker but `except`.

@@ -6,13 +6,13 @@
 //! ReadingRequest --plain HTTP or refusal--> Replying --flushed--> Draining --EOF/deadline--> Closed
 //! ```
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::frame::{
     self, Decoder, Flow, Frame, Inbound, MessageKind, OP_CLOSE, OP_PONG, ProtocolError,
 };
 use crate::handshake::{self, Answer};
 use crate::http::{MAX_HEAD, Request, Response, parse_head};
-use crate::outbound::OutQueue;
+use crate::outbound::{Offer, OutQueue};
 use log::{debug, log_enabled};
 
 /// The shared, read-only inputs a session needs.
@@ -46,6 +46,12 @@ pub enum Event {
         kind: MessageKind,
         /// The frame to forward.
         frame: Frame,
+    },
+    /// Echo mode: a message went back to its sender (`queued` is false when
+    /// the sender's own backlog was full).
+    Echoed {
+        /// Whether the echo was queued.
+        queued: bool,
     },
     /// A pong arrived (the peer is alive).
     Pong,
@@ -247,10 +253,15 @@ impl Session {
                 if log_enabled!(log::Level::Debug) {
                     debug!("received: {}", preview(kind, payload));
                 }
-                events.push(Event::Message {
-                    kind,
-                    frame: frame::encode(kind.opcode(), payload),
-                });
+                let frame = frame::encode(kind.opcode(), payload);
+                if ctx.config.mode == Mode::Echo {
+                    // Queued here, not by the worker, so that the echo keeps its
+                    // place before any pong or close this same read produces.
+                    let queued = out.offer(frame, ctx.config.max_backlog) == Offer::Queued;
+                    events.push(Event::Echoed { queued });
+                } else {
+                    events.push(Event::Message { kind, frame });
+                }
                 Flow::Continue
             }
             Inbound::Ping(payload) => {
