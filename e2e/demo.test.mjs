@@ -38,6 +38,8 @@ const liveServers = new Set();
 let lastServer = null;
 let userDataDir = "";
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 // --- server process -------------------------------------------------------------------------
 
 function relayBinary() {
@@ -112,19 +114,21 @@ async function startServer(port) {
   const deadline = Date.now() + SERVER_READY_TIMEOUT_MS;
   let server = spawnServer(port);
   let exitedEarly = false;
+  let restarts = 0;
   server.exited.then(() => (exitedEarly = true));
   while (Date.now() < deadline) {
     if (await demoAnswers(baseUrl)) return server;
     if (exitedEarly) {
-      const died = server;
+      if (restarts === 0) console.log(`     server exited at start (${server.output.at(-1) ?? "no output"}), retrying`);
+      restarts += 1;
+      await sleep(500);
       server = spawnServer(port);
       exitedEarly = false;
       server.exited.then(() => (exitedEarly = true));
-      console.log(`  server exited early (${died.output.at(-1) ?? "no output"}), starting again`);
     }
     await sleep(200);
   }
-  throw new Error(`server did not serve ${baseUrl}/demo within ${SERVER_READY_TIMEOUT_MS} ms\n${server.output.join("\n")}`);
+  throw new Error(`server did not serve ${baseUrl}/demo within ${SERVER_READY_TIMEOUT_MS} ms (${restarts} restarts)`);
 }
 
 function cleanUpNow() {
@@ -140,23 +144,41 @@ function cleanUpNow() {
 
 // --- page helpers ---------------------------------------------------------------------------
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 // Poll on a timer: only the front page gets animation frames, which are Playwright's default.
-const POLL = { polling: 100 };
+const POLL_MS = 100;
+const pageNames = new WeakMap();
+
+// What a page shows, for failure messages.
+async function describePage(page) {
+  const seen = await page
+    .evaluate(() => ({
+      status: document.getElementById("status-text").textContent,
+      latest: document.getElementById("latest").textContent,
+      log: [...document.querySelectorAll("#log .entry")]
+        .slice(-6)
+        .map((entry) => `${entry.dataset.dir}: ${entry.querySelector(".message").textContent}`),
+    }))
+    .catch((err) => ({ error: err.message }));
+  return `it shows ${JSON.stringify(seen)}`;
+}
+
+async function waitUntil(page, what, predicate, arg, timeout = STEP_TIMEOUT_MS) {
+  try {
+    await page.waitForFunction(predicate, arg, { polling: POLL_MS, timeout });
+  } catch (err) {
+    const name = pageNames.get(page) ?? "page";
+    throw new Error(`${name}: no ${what} within ${timeout} ms; ${await describePage(page)}`, { cause: err });
+  }
+}
 
 function waitForState(page, state, timeout = STEP_TIMEOUT_MS) {
-  return page.waitForFunction((want) => document.getElementById("status").dataset.state === want, state, {
-    ...POLL,
-    timeout,
-  });
+  const predicate = (want) => document.getElementById("status").dataset.state === want;
+  return waitUntil(page, `state ${state}`, predicate, state, timeout);
 }
 
 function waitForLatest(page, text) {
-  return page.waitForFunction((want) => document.getElementById("latest").textContent === want, `HELLO ${text}`, {
-    ...POLL,
-    timeout: STEP_TIMEOUT_MS,
-  });
+  const predicate = (want) => document.getElementById("latest").textContent === want;
+  return waitUntil(page, `latest "HELLO ${text}"`, predicate, `HELLO ${text}`);
 }
 
 function entries(page, dir) {
@@ -168,15 +190,12 @@ async function count(page, dir, text) {
 }
 
 // Waits until the log holds at least `atLeast` entries of `text` in direction `dir`.
-function waitForEntry(page, dir, text, atLeast = 1, timeout = STEP_TIMEOUT_MS) {
-  return page.waitForFunction(
-    ([want, direction, minimum]) =>
-      [...document.querySelectorAll(`#log .entry[data-dir="${direction}"] .message`)].filter(
-        (node) => node.textContent === want,
-      ).length >= minimum,
-    [text, dir, atLeast],
-    { ...POLL, timeout },
-  );
+function waitForEntry(page, dir, text, atLeast = 1) {
+  const predicate = ([want, direction, minimum]) =>
+    [...document.querySelectorAll(`#log .entry[data-dir="${direction}"] .message`)].filter(
+      (node) => node.textContent === want,
+    ).length >= minimum;
+  return waitUntil(page, `${atLeast} "${dir}" log entries "${text}"`, predicate, [text, dir, atLeast]);
 }
 
 // Brings the page to the front first: Playwright's actions wait for animation frames, which only
@@ -225,6 +244,8 @@ async function run() {
   try {
     const pageA = await context.newPage();
     const pageB = await context.newPage();
+    pageNames.set(pageA, "page A");
+    pageNames.set(pageB, "page B");
     await pageB.setViewportSize({ width: 390, height: 844 });
 
     await step("page A opens, says Hello Server and sees the greeting", async () => {
@@ -255,8 +276,8 @@ async function run() {
       await waitForEntry(pageB, "in", "Hello Server");
     });
 
-    const fromA = `hi from page A`;
-    const fromB = `hello from page B`;
+    const fromA = "hi from page A";
+    const fromB = "hello from page B";
     await step("a message typed in A (Enter) appears in B, and one in B (button) in A", async () => {
       await sendFrom(pageA, fromA);
       await waitForEntry(pageB, "in", fromA);
@@ -282,12 +303,15 @@ async function run() {
       const overflow = await pageB.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       check(overflow <= 0, `no horizontal overflow at 320px while reconnecting, got ${overflow}px`);
       await pageB.setViewportSize({ width: 390, height: 844 });
-      // Let more attempts fail, so the backoff runs, not just the first delay.
-      await sleep(1500);
-      check((await pageA.getAttribute("#status", "data-state")) === "reconnecting", "A still reconnecting with the server down");
+      // A failed retry schedules the next one: the page keeps trying, and says so.
+      const retried = () => {
+        const status = document.getElementById("status");
+        return status.dataset.state === "reconnecting" && Number(status.dataset.attempt) >= 3;
+      };
+      await waitUntil(pageA, "a third reconnect attempt", retried);
     });
 
-    const afterRestart = `back again`;
+    const afterRestart = "back again";
     await step("server restarted on the same port: both pages recover and talk", async () => {
       server = await startServer(port);
       await waitForState(pageA, "open", RECOVERY_TIMEOUT_MS);
@@ -315,10 +339,12 @@ async function run() {
 
     await step("?room= and the room field pick the WebSocket path; bad names are refused", async () => {
       const pageC = await context.newPage();
+      pageNames.set(pageC, "page C");
       await pageC.goto(`${baseUrl}/demo?room=/prices/btc-usd`);
       check((await pageC.locator("#endpoint").textContent()) === `ws://127.0.0.1:${port}/prices/btc-usd`, "?room= sets the path");
       check((await pageC.locator("#room").inputValue()) === "/prices/btc-usd", "?room= fills the room field");
       const pageD = await context.newPage();
+      pageNames.set(pageD, "page D");
       await pageD.goto(`${baseUrl}/demo`);
       await waitForState(pageD, "open");
       await front(pageD);
@@ -334,10 +360,10 @@ async function run() {
       if (process.env.E2E_ROOMS === "1") {
         await waitForState(pageC, "open");
         await waitForState(pageD, "open");
-        const price = `BTC-USD 97000.00`;
+        const price = "BTC-USD 97000.00";
         await sendFrom(pageC, price);
         await waitForEntry(pageD, "in", price);
-        const lobby = `lobby only`;
+        const lobby = "lobby only";
         await sendFrom(pageA, lobby);
         await waitForEntry(pageB, "in", lobby);
         check((await count(pageB, "in", price)) === 0, "room / does not hear /prices/btc-usd");
