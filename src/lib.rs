@@ -5,6 +5,7 @@ pub mod bench;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod trace;
 
 use std::process::ExitCode;
 
