@@ -133,9 +133,15 @@ pub fn frame_line(direction: Direction, wire: &[u8]) -> String {
     let _ = write!(line, " len={} ({})", header.payload_len, header.length_form);
 
     let on_wire = &wire[header.size..];
-    let available = on_wire.len().min(usize::try_from(header.payload_len).unwrap_or(usize::MAX));
+    let available = on_wire
+        .len()
+        .min(usize::try_from(header.payload_len).unwrap_or(usize::MAX));
     let preview_len = available.min(PAYLOAD_PREVIEW);
-    let more = if (preview_len as u64) < header.payload_len { " ..." } else { "" };
+    let more = if (preview_len as u64) < header.payload_len {
+        " ..."
+    } else {
+        ""
+    };
     let mut payload = on_wire[..preview_len].to_vec();
     if let Some(key) = header.mask {
         let _ = write!(line, " | masked {}{more}", hex(&payload, " "));
@@ -178,7 +184,9 @@ impl WireHeader {
         let payload_len = if extra == 0 {
             u64::from(second & 0x7f)
         } else {
-            length_bytes.iter().fold(0, |len, &b| (len << 8) | u64::from(b))
+            length_bytes
+                .iter()
+                .fold(0, |len, &b| (len << 8) | u64::from(b))
         };
         let masked = second & 0x80 != 0;
         let mask_start = 2 + extra;
@@ -251,7 +259,11 @@ fn payload_meaning(opcode: u8, on_wire: &[u8], mask: Option<[u8; 4]>, cut: bool)
                 return None;
             }
             let shown: String = text.chars().take(TEXT_PREVIEW_CHARS).collect();
-            let more = if cut || shown.len() < payload.len() { "..." } else { "" };
+            let more = if cut || shown.len() < payload.len() {
+                "..."
+            } else {
+                ""
+            };
             Some(format!("text {shown:?}{more}"))
         }
         _ => None,
@@ -404,7 +416,10 @@ mod tests {
         assert!(text.contains("C->S | GET /?room=a&token=***&access_token=*** HTTP/1.1"));
         assert!(text.contains("C->S | authorization: Bearer ***"));
         assert!(text.contains("C->S | Proxy-Authorization: Basic ***"));
-        assert!(text.ends_with("C->S | \n"), "the blank line that ends the head is shown");
+        assert!(
+            text.ends_with("C->S | \n"),
+            "the blank line that ends the head is shown"
+        );
     }
 
     #[test]
@@ -430,7 +445,9 @@ mod tests {
     #[test]
     fn masked_client_text_frame_shows_key_and_both_forms() {
         // RFC 6455 section 5.7: a masked "Hello".
-        let wire = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+        let wire = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
         let line = frame_line(Direction::ClientToServer, &wire);
         assert_eq!(
             line,

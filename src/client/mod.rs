@@ -39,7 +39,7 @@ elapsed (with --count and --wait, the wait is a time limit and running out of it
 or closes at once when only --send is given.
 Received text is printed one message per line on stdout; the trace and errors go to stderr.
 Exit status: 0 after a clean close, 1 on a refused handshake, a protocol or connection \
-error, or a --count not reached.")]
+error, a --count not reached, or a Close from the server with a code other than 1000 or 1001.")]
 pub struct ClientArgs {
     /// WebSocket URL, e.g. ws://127.0.0.1:8080/ (wss:// is not supported).
     pub url: String,
