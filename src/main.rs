@@ -4,12 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "wsrelay",
-    version,
-    about = "A lean standalone WebSocket relay",
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "wsrelay", version, about = "A lean standalone WebSocket relay", args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
