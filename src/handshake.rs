@@ -103,9 +103,11 @@ fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
     })
 }
 
-/// `Sec-WebSocket-Accept` for a client key (RFC 6455 section 4.2.2).
+/// `Sec-WebSocket-Accept` for a client key (RFC 6455 section 4.2.2). The
+/// derivation lives in [`crate::trace`], beside its step-by-step display, so
+/// the trace always shows exactly what the handshake computed.
 pub fn accept_key(key: &str) -> String {
-    tungstenite::handshake::derive_accept_key(key.as_bytes())
+    crate::trace::accept_key(key)
 }
 
 fn is_valid_key(key: &str) -> bool {

@@ -17,6 +17,7 @@ pub mod session;
 pub mod signals;
 pub mod stats;
 pub mod timers;
+pub mod trace;
 pub mod units;
 pub mod worker;
 

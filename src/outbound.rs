@@ -1,6 +1,7 @@
 //! Per-connection outbound queue of shared frames, flushed with vectored writes.
 
 use crate::frame::Frame;
+use crate::trace::{self, Direction};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 
@@ -27,6 +28,8 @@ pub struct OutQueue {
     frames: VecDeque<Frame>,
     offset: usize,
     queued: usize,
+    /// Print a trace line for every frame queued (`--trace-handshake`).
+    pub trace: bool,
 }
 
 /// What a flush achieved.
@@ -57,6 +60,9 @@ impl OutQueue {
     /// Queues a frame unconditionally (handshake responses, control frames:
     /// pong and close are never dropped by the backlog policy).
     pub fn push(&mut self, frame: Frame) {
+        if self.trace {
+            eprint!("{}", trace::frame_line(Direction::ServerToClient, &frame));
+        }
         self.queued += frame.len();
         self.frames.push_back(frame);
     }

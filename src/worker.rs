@@ -245,11 +245,7 @@ impl Worker {
         let mut events = std::mem::take(&mut self.session_events);
         for event in events.drain(..) {
             match event {
-                Event::Opened {
-                    request,
-                    raw_head,
-                    response,
-                } => self.on_opened(key, &request, raw_head, &response),
+                Event::Opened { request } => self.on_opened(key, &request),
                 Event::Replied { status } => {
                     if status >= 400 {
                         WorkerStats::add(&self.my_stats().handshake_failures, 1);
@@ -282,20 +278,7 @@ impl Worker {
         self.session_events = events;
     }
 
-    fn on_opened(
-        &mut self,
-        key: usize,
-        request: &crate::http::Request,
-        raw_head: Option<Vec<u8>>,
-        response: &[u8],
-    ) {
-        if let Some(raw) = raw_head {
-            log::info!(
-                "conn={key} upgrade request:\n{}\nresponse:\n{}",
-                String::from_utf8_lossy(&raw),
-                String::from_utf8_lossy(response)
-            );
-        }
+    fn on_opened(&mut self, key: usize, request: &crate::http::Request) {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };

@@ -79,6 +79,8 @@ pub struct Decoder {
     frame: Option<FrameState>,
     message: Option<Box<Assembly>>,
     control: Vec<u8>,
+    /// Print a trace line per frame header, as received (`--trace-handshake`).
+    trace: bool,
 }
 
 /// Result of trying to parse a header: the frame and the header's length.
@@ -88,6 +90,11 @@ impl Decoder {
     /// A decoder with no message in flight.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Turns per-frame trace lines on or off.
+    pub fn set_trace(&mut self, on: bool) {
+        self.trace = on;
     }
 
     /// Bytes held for partly received messages (for memory accounting).
@@ -143,6 +150,14 @@ impl Decoder {
             return Ok(None);
         };
         self.header_len = 0;
+        if self.trace {
+            // The stash holds the header and the first payload bytes, still masked.
+            let wire = &self.header[..stashed + take];
+            eprint!(
+                "{}",
+                crate::trace::frame_line(crate::trace::Direction::ClientToServer, wire)
+            );
+        }
         self.check_sequence(&frame, max_message)?;
         self.frame = Some(frame);
         Ok(Some(header_len - stashed))

@@ -30,10 +30,6 @@ pub enum Event {
     Opened {
         /// The upgrade request.
         request: Box<Request>,
-        /// The raw request head, kept only when tracing handshakes.
-        raw_head: Option<Vec<u8>>,
-        /// The 101 response as sent.
-        response: Vec<u8>,
     },
     /// The request was answered with plain HTTP (`status` >= 400 is a refusal).
     Replied {
@@ -207,23 +203,26 @@ impl Session {
             raw.extend_from_slice(&bytes[..rest_start]);
             raw
         });
-        match handshake::answer(&request, ctx.config) {
+        let answer = handshake::answer(&request, ctx.config);
+        if let Some(raw) = &raw_head {
+            trace_exchange(raw, &request, &answer);
+        }
+        match answer {
             Answer::Reply {
                 response,
                 head_only,
             } => self.reply(response, head_only, events),
             Answer::Upgrade(upgrade) => {
                 self.out.push(upgrade.response.as_slice().into());
+                self.out.trace = ctx.config.trace_handshake;
+                let mut decoder = Decoder::new();
+                decoder.set_trace(ctx.config.trace_handshake);
                 if let Some(greeting) = ctx.greeting {
                     self.out.push(greeting.clone());
                 }
-                self.phase = Phase::Open {
-                    decoder: Decoder::new(),
-                };
+                self.phase = Phase::Open { decoder };
                 events.push(Event::Opened {
                     request: Box::new(request),
-                    raw_head,
-                    response: upgrade.response,
                 });
                 // Frames that arrived in the same read as the head.
                 let rest = &mut bytes[rest_start..];
@@ -302,6 +301,29 @@ impl Session {
             (Ok(_), None) => {}
         }
     }
+}
+
+/// Prints an upgrade exchange for `--trace-handshake`: the request as
+/// received, the accept-key derivation, and the answer as sent.
+fn trace_exchange(raw: &[u8], request: &Request, answer: &Answer) {
+    use crate::trace::{Direction, accept_derivation, http_message};
+    let mut text = http_message(Direction::ClientToServer, raw);
+    match answer {
+        Answer::Upgrade(upgrade) => {
+            text.push_str(&accept_derivation(
+                request.ws_key.as_deref().unwrap_or_default(),
+            ));
+            text.push_str(&http_message(Direction::ServerToClient, &upgrade.response));
+        }
+        Answer::Reply {
+            response,
+            head_only,
+        } => text.push_str(&http_message(
+            Direction::ServerToClient,
+            &response.to_bytes(*head_only),
+        )),
+    }
+    eprint!("{text}");
 }
 
 /// A short, printable form of a message for the debug log.

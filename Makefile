@@ -1,0 +1,41 @@
+# wsrelay: the two set-up commands are `make run` and `make test`.
+CARGO ?= cargo
+
+.PHONY: run build test lint doc conformance e2e bench bench-quick trace clean
+
+## run: build and start the relay on 0.0.0.0:8080 with the defaults
+run:
+	$(CARGO) run --release -- serve
+
+## build: release build of the binary
+build:
+	$(CARGO) build --release
+
+## test: every unit and integration test (CI runs the same)
+test:
+	$(CARGO) test --all-targets
+
+## lint: formatting and clippy with warnings denied
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## doc: API docs with warnings denied
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+
+## conformance: Autobahn cases 1.*-10.* via kosoku against `serve --mode echo`
+conformance:
+	./conformance/run.sh
+
+## e2e: the /demo page in headless Chromium (installs chromium and playwright-core when missing)
+e2e:
+	./e2e/run.sh
+
+## trace: a traced upgrade against a relay already running on 127.0.0.1:8080
+trace:
+	$(CARGO) run --release -- client ws://127.0.0.1:8080/ --key dGhlIHNhbXBsZSBub25jZQ== --trace --send Hello --count 1 --wait 5s
+
+## clean: remove build outputs
+clean:
+	$(CARGO) clean

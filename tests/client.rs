@@ -1,0 +1,376 @@
+//! `wsrelay client` driven as a subprocess against a running `wsrelay serve`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The longest any single step may take before the test gives up; generous,
+/// since it only bounds a hang, and never asserted as a speed.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A `wsrelay serve` on a free local port, killed when dropped.
+struct Relay {
+    child: Child,
+    port: u16,
+}
+
+impl Relay {
+    fn start() -> Relay {
+        // Another process may grab the free port between our probe and the
+        // relay's bind; then the relay exits and we try another port.
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(env!("CARGO_BIN_EXE_wsrelay"))
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start wsrelay serve");
+            let mut relay = Relay { child, port };
+            if relay.wait_until_listening() {
+                return relay;
+            }
+        }
+        panic!("wsrelay serve did not start listening");
+    }
+
+    /// Polls until the port accepts; false if the relay exited first.
+    fn wait_until_listening(&mut self) -> bool {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A running `wsrelay client`, killed when dropped. Its stdout arrives line by
+/// line so a test can wait for a message before acting.
+struct ClientProcess {
+    child: Child,
+    stdout_lines: Receiver<String>,
+    stderr: Option<thread::JoinHandle<String>>,
+}
+
+/// How a client process ended.
+struct Finished {
+    status: ExitStatus,
+    /// Stdout lines not yet taken with `next_line`.
+    stdout: Vec<String>,
+    stderr: String,
+}
+
+impl ClientProcess {
+    /// Starts `wsrelay client ARGS`; `stdin` is written and then closed
+    /// (end of input, like Ctrl-D), or stdin is /dev/null when `None`.
+    fn spawn(args: &[&str], stdin: Option<&[u8]>) -> ClientProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wsrelay"))
+            .arg("client")
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wsrelay client");
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().expect("stdin pipe");
+            pipe.write_all(input).expect("write stdin");
+        }
+        let stdout = child.stdout.take().expect("stdout pipe");
+        let (lines_tx, stdout_lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stderr_pipe = child.stderr.take().expect("stderr pipe");
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr_pipe.read_to_string(&mut text);
+            text
+        });
+        ClientProcess {
+            child,
+            stdout_lines,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// The next line on stdout; panics if none comes in time.
+    fn next_line(&self) -> String {
+        self.stdout_lines
+            .recv_timeout(STEP_TIMEOUT)
+            .expect("a line on the client's stdout")
+    }
+
+    /// Waits for the client to exit (killing it after the step timeout).
+    fn finish(mut self) -> Finished {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("poll the client") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("wsrelay client did not exit within {STEP_TIMEOUT:?}");
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        let stderr = self
+            .stderr
+            .take()
+            .expect("stderr reader")
+            .join()
+            .unwrap_or_default();
+        let mut stdout = Vec::new();
+        // The reader thread ends with the pipe, so this drains every remaining line.
+        while let Ok(line) = self.stdout_lines.recv_timeout(STEP_TIMEOUT) {
+            stdout.push(line);
+        }
+        Finished {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a client to completion with stdin at /dev/null.
+fn run_client(args: &[&str]) -> Finished {
+    ClientProcess::spawn(args, None).finish()
+}
+
+#[test]
+fn one_client_receives_what_another_sends() {
+    let relay = Relay::start();
+    let url = relay.url("/");
+    let listener = ClientProcess::spawn(&[&url, "--count", "3", "--wait", "15s"], None);
+    // The greeting proves the listener is registered before anyone sends.
+    assert_eq!(listener.next_line(), "Hello, World!");
+
+    let sender = run_client(&[
+        &url,
+        "--send",
+        "first message",
+        "--send",
+        "second, with ünïcode",
+    ]);
+    assert!(sender.status.success(), "sender failed: {}", sender.stderr);
+    assert!(
+        !sender.stdout.iter().any(|line| line.contains("message")),
+        "the sender gets no echo of its own messages: {:?}",
+        sender.stdout
+    );
+
+    let listener = listener.finish();
+    assert!(
+        listener.status.success(),
+        "listener failed: {}",
+        listener.stderr
+    );
+    assert_eq!(listener.stdout, ["first message", "second, with ünïcode"]);
+}
+
+#[test]
+fn binary_from_stdin_arrives_as_binary_json() {
+    let relay = Relay::start();
+    let url = relay.url("/");
+    let listener = ClientProcess::spawn(&[&url, "--json", "--count", "2", "--wait", "15s"], None);
+    assert_eq!(
+        listener.next_line(),
+        r#"{"type":"text","data":"Hello, World!"}"#
+    );
+
+    // Each stdin line is one message; the end of stdin closes the connection.
+    let sender = ClientProcess::spawn(&[&url, "--binary"], Some(b"abc\n")).finish();
+    assert!(sender.status.success(), "sender failed: {}", sender.stderr);
+
+    let listener = listener.finish();
+    assert!(
+        listener.status.success(),
+        "listener failed: {}",
+        listener.stderr
+    );
+    assert_eq!(
+        listener.stdout,
+        [r#"{"type":"binary","length":3,"base64":"YWJj"}"#]
+    );
+}
+
+#[test]
+fn exits_after_count_through_the_close_handshake() {
+    let relay = Relay::start();
+    let done = run_client(&[&relay.url("/"), "--count", "1", "--wait", "15s", "--trace"]);
+    assert!(done.status.success(), "client failed: {}", done.stderr);
+    assert_eq!(done.stdout, ["Hello, World!"]);
+    let close_lines: Vec<&str> = done
+        .stderr
+        .lines()
+        .filter(|l| l.contains("(close)"))
+        .collect();
+    assert!(
+        close_lines[0].starts_with("C->S frame") && close_lines[0].contains("MASK=1"),
+        "the client's Close goes first and is masked: {close_lines:?}"
+    );
+    assert!(
+        close_lines[1].starts_with("S->C frame") && close_lines[1].contains("MASK=0"),
+        "the relay answers Close unmasked: {close_lines:?}"
+    );
+}
+
+#[test]
+fn count_not_reached_within_wait_fails() {
+    let relay = Relay::start();
+    let done = run_client(&[&relay.url("/"), "--count", "2", "--wait", "300ms"]);
+    assert!(!done.status.success());
+    assert_eq!(done.stdout, ["Hello, World!"]);
+    assert!(
+        done.stderr.contains("before 2 messages arrived"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn refused_handshakes_print_the_status_and_fail() {
+    let relay = Relay::start();
+    let url = relay.url("/");
+
+    let version = run_client(&[&url, "--header", "Sec-WebSocket-Version: 8", "--count", "1"]);
+    assert!(!version.status.success());
+    assert!(
+        version.stderr.contains("handshake refused: HTTP/1.1 426"),
+        "{}",
+        version.stderr
+    );
+    assert!(
+        version.stderr.contains("Sec-WebSocket-Version: 13"),
+        "{}",
+        version.stderr
+    );
+
+    let key = run_client(&[&url, "--key", "c2hvcnQ=", "--count", "1"]);
+    assert!(!key.status.success());
+    assert!(
+        key.stderr.contains("handshake refused: HTTP/1.1 400"),
+        "{}",
+        key.stderr
+    );
+
+    let path = run_client(&[&relay.url("/no-such-path"), "--count", "1"]);
+    assert!(!path.status.success());
+    assert!(
+        path.stderr.contains("handshake refused: HTTP/1.1 404"),
+        "{}",
+        path.stderr
+    );
+}
+
+#[test]
+fn trace_with_the_rfc_sample_key() {
+    let relay = Relay::start();
+    let done = run_client(&[
+        &relay.url("/"),
+        "--key",
+        "dGhlIHNhbXBsZSBub25jZQ==",
+        "--trace",
+        "--count",
+        "1",
+        "--wait",
+        "15s",
+    ]);
+    assert!(done.status.success(), "client failed: {}", done.stderr);
+    let trace = done.stderr;
+    assert!(
+        trace.lines().any(|l| l == "C->S | GET / HTTP/1.1"),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("C->S | Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="),
+        "{trace}"
+    );
+    assert!(
+        trace.lines().any(|l| l.starts_with("S->C | HTTP/1.1 101")),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("S->C | Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("b37a4f2cc0624f1690f64606cf385945b2bec4ea"),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  (matches)"),
+        "{trace}"
+    );
+    assert!(trace.contains("text \"Hello, World!\""), "{trace}");
+}
+
+#[test]
+fn trace_masks_the_token() {
+    let relay = Relay::start();
+    let done = run_client(&[
+        &relay.url("/?token=query-s3cret"),
+        "--token",
+        "header-s3cret",
+        "--trace",
+        "--count",
+        "1",
+        "--wait",
+        "15s",
+    ]);
+    assert!(done.status.success(), "client failed: {}", done.stderr);
+    assert!(!done.stderr.contains("s3cret"), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("C->S | Authorization: Bearer ***"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("C->S | GET /?token=*** HTTP/1.1"),
+        "{}",
+        done.stderr
+    );
+}
