@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod client;
 pub mod config;
+pub mod credentials;
 pub mod demo;
 pub mod fanout;
 pub mod frame;
@@ -12,6 +13,8 @@ pub mod http;
 pub mod http_routes;
 pub mod limits;
 pub mod outbound;
+pub mod publish;
+pub mod rooms;
 pub mod server;
 pub mod session;
 pub mod signals;
