@@ -666,3 +666,22 @@ impl Worker {
         log::debug!("conn={key} released");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-connection struct is the bulk of an idle connection's cost
+    /// (docs/memory.md); keep it from growing unnoticed.
+    #[test]
+    fn connection_slot_stays_small() {
+        let slot = std::mem::size_of::<Slot>();
+        println!(
+            "slot {slot} B: session {} B (outqueue {} B, decoder {} B)",
+            std::mem::size_of::<Session>(),
+            std::mem::size_of::<crate::outbound::OutQueue>(),
+            std::mem::size_of::<crate::frame::Decoder>(),
+        );
+        assert!(slot <= 192, "Slot grew to {slot} bytes");
+    }
+}
