@@ -60,11 +60,16 @@ def _cargo_locked_version(package):
     return "unknown"
 
 
-def versions(wsrelay_bin):
+def versions(server_bin, generator_bin):
     """Versions of everything measured, for the report's header."""
-    commit = _output(["git", "rev-parse", "--short", "HEAD"], cwd=PEERS_DIR)
+    server = _output([str(server_bin), "--version"])
+    if server_bin != generator_bin:
+        server += f" ({server_bin}; generator {generator_bin})"
+    elif not os.environ.get("WSRELAY_BIN"):
+        # Built from this checkout: its commit identifies the server measured.
+        server += f", commit {_output(['git', 'rev-parse', '--short', 'HEAD'], cwd=PEERS_DIR)}"
     return {
-        "wsrelay": f"{_output([str(wsrelay_bin), '--version'])} (commit {commit})",
+        "wsrelay": server,
         "rustc": _output(["rustc", "--version"]),
         "node": _output(["node", "--version"]),
         "ws": _locked_version("node-ws", "ws"),
@@ -257,16 +262,19 @@ def write_plot(path, meta, records):
                 title="Fan-out at full speed (64 B): p99 latency")
     for axis in (throughput, latency):
         axis.grid(True, which="both", alpha=0.3)
-        axis.legend()
 
     _bars(memory, servers, table, idle_keys[:1], "rss_per_conn_bytes", 1,
-          "bytes per connection", f"Idle RSS per connection ({idle_keys[0].split('-')[1]} connections)" if idle_keys else "Idle RSS")
+          "bytes per connection", f"Idle RSS per connection ({int(idle_keys[0].split('-')[1]):,} connections)" if idle_keys else "Idle RSS")
     if rate_keys:
         subscribers, rate = rate_keys[0].split("-", 1)[1].split("x")
         _bars(fixed, servers, table, rate_keys[:1], "p99_us", 1000, "p99 latency (ms)",
               f"Fixed load: {int(subscribers):,} subscribers × {int(rate)} msg/s, p99")
     fig.suptitle(f"wsrelay side by side — {meta['date']}, {meta['cores']} cores shared with the load generator")
-    fig.tight_layout()
+    # One legend for both line charts, between the title and the plots, where
+    # it hides no line.
+    handles, labels = throughput.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 0.955), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -283,6 +291,9 @@ def _bars(axis, servers, table, keys, field, divisor, ylabel, title):
     shown = [v for v in values if v > 0]
     spread = len(shown) == len(values) and max(shown) / min(shown) > 20
     axis.set(ylabel=ylabel, title=title, yscale="log" if spread else "linear")
+    if shown:
+        # Headroom for the value labels above the tallest bar.
+        axis.set_ylim(top=max(shown) * (3 if spread else 1.15))
     axis.tick_params(axis="x", labelrotation=15)
 
 

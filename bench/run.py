@@ -11,7 +11,8 @@ plot). Raw JSON lines are kept in bench/out/.
     bench/run.sh --servers uws,node-ws --no-build
 
 The wsrelay binary (server and load generator) is $WSRELAY_BIN when set,
-otherwise the release build of this repository.
+otherwise the release build of this repository; $WSRELAY_SERVER_BIN, when
+set, is the server alone (to compare server builds under one generator).
 """
 
 import argparse
@@ -138,7 +139,8 @@ def main():
     wsrelay_bin = wsrelay_binary(build=not args.no_build)
     if not args.no_build:
         build_peers()
-    specs = server_specs(wsrelay_bin)
+    server_bin = Path(os.environ.get("WSRELAY_SERVER_BIN", wsrelay_bin)).resolve()
+    specs = server_specs(server_bin)
     if args.servers:
         wanted = args.servers.split(",")
         unknown = set(wanted) - {spec.name for spec in specs}
@@ -159,7 +161,7 @@ def main():
         quick=args.quick,
         servers=[{"name": spec.name, "label": spec.label} for spec in specs],
         scenarios=[scenario.key for scenario in plan],
-        versions=report.versions(wsrelay_bin),
+        versions=report.versions(server_bin, wsrelay_bin),
     )
     records = []
     started = time.monotonic()

@@ -3,12 +3,12 @@
 # which builds wsrelay and the peers and runs the side-by-side benchmark.
 # Arguments go to run.py (--quick, --servers, --no-build, --out, --from-results).
 set -euo pipefail
-cd "$(dirname "$0")"
+bench_dir="$(cd "$(dirname "$0")" && pwd)"
+venv="$bench_dir/.venv"
 
-venv=.venv
 if ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
-    echo "run.sh: creating $PWD/$venv" >&2
+    echo "run.sh: creating $venv" >&2
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt </dev/null
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$bench_dir/requirements.txt" </dev/null
 fi
-exec "$venv/bin/python" run.py "$@"
+exec "$venv/bin/python" "$bench_dir/run.py" "$@"
