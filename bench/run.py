@@ -26,9 +26,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import report
-import scenarios
-from servers import BENCH_DIR, PEERS_DIR, REPO_DIR, RunningServer, fd_hard_limit, raise_fd_limit, server_specs
+# No __pycache__ beside the sources of a checkout.
+sys.dont_write_bytecode = True
+
+import report  # noqa: E402
+import scenarios  # noqa: E402
+from servers import BENCH_DIR, PEERS_DIR, REPO_DIR, RunningServer, fd_hard_limit, raise_fd_limit, server_specs  # noqa: E402
 
 OUT_DIR = BENCH_DIR / "out"
 
