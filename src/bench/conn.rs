@@ -1,0 +1,392 @@
+//! One non-blocking client WebSocket: connect, handshake, wait for the greeting,
+//! then exchange frames. The owner polls it with mio and handles timeouts.
+
+use super::handshake::ClientHandshake;
+use super::wire::{self, InboundFrame};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// TCP connect in progress.
+    Connecting,
+    /// Upgrade request sent, waiting for 101.
+    AwaitResponse,
+    /// Upgraded, waiting for the server's first message.
+    AwaitGreeting,
+    /// Greeting received; messages flow.
+    Open,
+    /// We sent Close and wait for the server's.
+    Closing,
+    /// Finished; the owner drops it.
+    Closed,
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+pub enum CloseReason {
+    /// We closed and the server answered (or hung up after our Close).
+    Local,
+    /// The server sent Close with this status code.
+    ByServer(Option<u16>),
+    /// The server hung up without a Close frame.
+    Eof,
+    /// The handshake or a frame broke the protocol.
+    Protocol(String),
+    /// A socket error.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local => write!(f, "closed by us"),
+            Self::ByServer(Some(code)) => write!(f, "closed by the server with status {code}"),
+            Self::ByServer(None) => write!(f, "closed by the server without status"),
+            Self::Eof => write!(f, "the server hung up without a Close frame"),
+            Self::Protocol(message) => write!(f, "protocol error: {message}"),
+            Self::Io(error) => write!(f, "socket error: {error}"),
+        }
+    }
+}
+
+/// What the owner learns from a connection.
+#[derive(Debug)]
+pub enum ConnEvent<'a> {
+    /// The greeting arrived: the connection counts as open.
+    Opened,
+    /// A complete message after the greeting.
+    Message {
+        /// Binary (true) or text (false).
+        binary: bool,
+        /// The message payload.
+        payload: &'a [u8],
+    },
+    /// The connection is over.
+    Closed(CloseReason),
+}
+
+/// A client WebSocket over a non-blocking mio TCP stream.
+#[derive(Debug)]
+pub struct ClientConn {
+    stream: TcpStream,
+    phase: Phase,
+    handshake: ClientHandshake,
+    /// Received bytes not yet parsed (a partial frame or response head).
+    inbuf: Vec<u8>,
+    /// Bytes not yet written; `out_pos` of them already went out.
+    outbuf: Vec<u8>,
+    out_pos: usize,
+    /// Payload of a fragmented message being reassembled, and its type.
+    fragments: Vec<u8>,
+    fragment_binary: Option<bool>,
+}
+
+/// A chunk of read buffer sized for a burst of small frames.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+impl ClientConn {
+    /// Starts a non-blocking connect to `addr`.
+    pub fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        Ok(Self {
+            stream,
+            phase: Phase::Connecting,
+            handshake: ClientHandshake::new(),
+            inbuf: Vec::new(),
+            outbuf: Vec::new(),
+            out_pos: 0,
+            fragments: Vec::new(),
+            fragment_binary: None,
+        })
+    }
+
+    /// Registers the socket for read and write readiness (edge-triggered).
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(
+            &mut self.stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )
+    }
+
+    /// Current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// True once the greeting arrived and until closing starts.
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Bytes queued but not yet accepted by the kernel.
+    pub fn pending_output(&self) -> usize {
+        self.outbuf.len() - self.out_pos
+    }
+
+    /// Queues a data message; call `flush` (or wait for the next event) to send it.
+    pub fn queue_message(&mut self, binary: bool, payload: &[u8]) {
+        let opcode = OpCode::Data(if binary { Data::Binary } else { Data::Text });
+        wire::encode_client_frame(opcode, payload, &mut self.outbuf);
+    }
+
+    /// Starts the closing handshake (status 1000). A connection that is not open yet
+    /// is simply marked closed.
+    pub fn start_close(&mut self) {
+        match self.phase {
+            Phase::AwaitGreeting | Phase::Open => {
+                wire::encode_client_frame(
+                    OpCode::Control(Control::Close),
+                    &wire::NORMAL_CLOSE,
+                    &mut self.outbuf,
+                );
+                self.phase = Phase::Closing;
+                // A write error shows up as a read error on the next event.
+                let _ = self.write_pending();
+            }
+            Phase::Connecting | Phase::AwaitResponse => self.phase = Phase::Closed,
+            Phase::Closing | Phase::Closed => {}
+        }
+    }
+
+    /// Writes queued bytes until the kernel pushes back; reports a write failure.
+    pub fn flush(&mut self, sink: &mut impl FnMut(ConnEvent<'_>)) {
+        if let Err(error) = self.write_pending() {
+            self.fail(CloseReason::Io(error), sink);
+        }
+    }
+
+    /// Handles a readiness event: finishes the connect, writes, reads and parses
+    /// everything available. `scratch` is a shared read buffer.
+    pub fn on_ready(
+        &mut self,
+        scratch: &mut [u8],
+        host: &str,
+        path: &str,
+        sink: &mut impl FnMut(ConnEvent<'_>),
+    ) {
+        if self.phase == Phase::Connecting && !self.finish_connect(host, path, sink) {
+            return;
+        }
+        self.flush(sink);
+        while self.phase != Phase::Closed {
+            match self.stream.read(scratch) {
+                Ok(0) => {
+                    let reason = if self.phase == Phase::Closing {
+                        CloseReason::Local
+                    } else {
+                        CloseReason::Eof
+                    };
+                    self.fail(reason, sink);
+                }
+                Ok(n) => self.absorb(&scratch[..n], sink),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => self.fail(CloseReason::Io(e), sink),
+            }
+        }
+        if self.phase != Phase::Closed {
+            self.flush(sink);
+        }
+    }
+
+    /// Returns false while the TCP connect is still in progress or when it failed.
+    fn finish_connect(
+        &mut self,
+        host: &str,
+        path: &str,
+        sink: &mut impl FnMut(ConnEvent<'_>),
+    ) -> bool {
+        match self.stream.take_error() {
+            Ok(None) => {}
+            Ok(Some(error)) | Err(error) => {
+                self.fail(CloseReason::Io(error), sink);
+                return false;
+            }
+        }
+        match self.stream.peer_addr() {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return false,
+            Err(e) => {
+                self.fail(CloseReason::Io(e), sink);
+                return false;
+            }
+        }
+        // Small frames should leave at once; a failure here only costs latency.
+        let _ = self.stream.set_nodelay(true);
+        self.handshake.write_request(host, path, &mut self.outbuf);
+        self.phase = Phase::AwaitResponse;
+        true
+    }
+
+    /// Parses newly read bytes, avoiding a copy when nothing was left over.
+    fn absorb(&mut self, bytes: &[u8], sink: &mut impl FnMut(ConnEvent<'_>)) {
+        if self.inbuf.is_empty() {
+            let used = self.parse(bytes, sink);
+            if self.phase != Phase::Closed {
+                self.inbuf.extend_from_slice(&bytes[used..]);
+            }
+        } else {
+            let mut buffered = std::mem::take(&mut self.inbuf);
+            buffered.extend_from_slice(bytes);
+            let used = self.parse(&buffered, sink);
+            buffered.drain(..used);
+            if buffered.is_empty() && buffered.capacity() > READ_CHUNK {
+                buffered = Vec::new(); // an idle connection holds no large buffer
+            }
+            self.inbuf = buffered;
+        }
+    }
+
+    /// Consumes complete response heads and frames from `bytes`; returns how many bytes.
+    fn parse(&mut self, bytes: &[u8], sink: &mut impl FnMut(ConnEvent<'_>)) -> usize {
+        let mut used = 0;
+        while self.phase != Phase::Closed {
+            let rest = &bytes[used..];
+            if self.phase == Phase::AwaitResponse {
+                match self.handshake.read_response(rest) {
+                    Ok(Some(head_len)) => {
+                        used += head_len;
+                        self.phase = Phase::AwaitGreeting;
+                        continue;
+                    }
+                    Ok(None) => break,
+                    Err(message) => {
+                        self.fail(CloseReason::Protocol(message), sink);
+                        break;
+                    }
+                }
+            }
+            match wire::decode_server_frame(rest) {
+                Ok(Some(frame)) => {
+                    used += frame.payload.end;
+                    self.on_frame(&frame, rest, sink);
+                }
+                Ok(None) => break,
+                Err(message) => self.fail(CloseReason::Protocol(message), sink),
+            }
+        }
+        used
+    }
+
+    fn on_frame(
+        &mut self,
+        frame: &InboundFrame,
+        bytes: &[u8],
+        sink: &mut impl FnMut(ConnEvent<'_>),
+    ) {
+        let payload = &bytes[frame.payload.clone()];
+        match frame.opcode {
+            OpCode::Data(Data::Text | Data::Binary) if self.fragment_binary.is_some() => {
+                self.fail(
+                    CloseReason::Protocol("new message inside a fragmented one".into()),
+                    sink,
+                );
+            }
+            OpCode::Data(kind @ (Data::Text | Data::Binary)) => {
+                let binary = kind == Data::Binary;
+                if frame.is_final {
+                    self.deliver(binary, payload, sink);
+                } else {
+                    self.fragment_binary = Some(binary);
+                    self.fragments.extend_from_slice(payload);
+                }
+            }
+            OpCode::Data(Data::Continue) => {
+                let Some(binary) = self.fragment_binary else {
+                    self.fail(
+                        CloseReason::Protocol("continuation without a message".into()),
+                        sink,
+                    );
+                    return;
+                };
+                if self.fragments.len() as u64 + payload.len() as u64 > wire::MAX_FRAME_PAYLOAD {
+                    self.fail(
+                        CloseReason::Protocol("fragmented message too large".into()),
+                        sink,
+                    );
+                    return;
+                }
+                self.fragments.extend_from_slice(payload);
+                if frame.is_final {
+                    let whole = std::mem::take(&mut self.fragments);
+                    self.fragment_binary = None;
+                    self.deliver(binary, &whole, sink);
+                }
+            }
+            OpCode::Control(Control::Ping) => {
+                wire::encode_client_frame(
+                    OpCode::Control(Control::Pong),
+                    payload,
+                    &mut self.outbuf,
+                );
+            }
+            OpCode::Control(Control::Close) => {
+                let reason = if self.phase == Phase::Closing {
+                    CloseReason::Local
+                } else {
+                    // Echo the status code to complete the closing handshake.
+                    let echo = wire::close_code(payload).map(u16::to_be_bytes);
+                    let echo: &[u8] = echo.as_ref().map_or(&[], |code| code);
+                    wire::encode_client_frame(
+                        OpCode::Control(Control::Close),
+                        echo,
+                        &mut self.outbuf,
+                    );
+                    let _ = self.write_pending();
+                    CloseReason::ByServer(wire::close_code(payload))
+                };
+                self.fail(reason, sink);
+            }
+            OpCode::Control(_) | OpCode::Data(_) => {} // pong; reserved codes are rejected by the decoder
+        }
+    }
+
+    fn deliver(&mut self, binary: bool, payload: &[u8], sink: &mut impl FnMut(ConnEvent<'_>)) {
+        match self.phase {
+            Phase::AwaitGreeting => {
+                self.phase = Phase::Open;
+                sink(ConnEvent::Opened);
+            }
+            Phase::Open => sink(ConnEvent::Message { binary, payload }),
+            _ => {} // messages racing our Close are ignored
+        }
+    }
+
+    fn write_pending(&mut self) -> io::Result<()> {
+        while self.out_pos < self.outbuf.len() {
+            match self.stream.write(&self.outbuf[self.out_pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.out_pos == self.outbuf.len() {
+            self.outbuf.clear();
+            self.out_pos = 0;
+            if self.outbuf.capacity() > READ_CHUNK {
+                self.outbuf = Vec::new();
+            }
+        } else if self.out_pos > READ_CHUNK && self.out_pos * 2 > self.outbuf.len() {
+            // Keep a busy writer's buffer from growing by what it already sent.
+            self.outbuf.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, reason: CloseReason, sink: &mut impl FnMut(ConnEvent<'_>)) {
+        if self.phase != Phase::Closed {
+            self.phase = Phase::Closed;
+            self.inbuf = Vec::new();
+            sink(ConnEvent::Closed(reason));
+        }
+    }
+}
