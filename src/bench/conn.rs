@@ -390,3 +390,139 @@ impl ClientConn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::wire::apply_mask;
+    use mio::{Events, Poll};
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+    use tungstenite::handshake::derive_accept_key;
+
+    fn raw_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+        assert!(payload.len() < 126);
+        let mut frame = vec![first_byte, payload.len() as u8];
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    /// Reads one masked client frame; returns (opcode byte, unmasked payload).
+    fn read_client_frame(reader: &mut impl Read) -> (u8, Vec<u8>) {
+        let mut head = [0u8; 2];
+        reader.read_exact(&mut head).unwrap();
+        assert_ne!(head[1] & 0x80, 0, "client frames must be masked");
+        let length = (head[1] & 0x7f) as usize;
+        let mut mask = [0u8; 4];
+        reader.read_exact(&mut mask).unwrap();
+        let mut payload = vec![0u8; length];
+        reader.read_exact(&mut payload).unwrap();
+        apply_mask(&mut payload, mask);
+        (head[0] & 0x0f, payload)
+    }
+
+    /// A scripted server: handshake, greeting, ping, a fragmented binary message, close.
+    fn scripted_server(listener: TcpListener) -> Vec<(u8, Vec<u8>)> {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut key = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(value) = line.strip_prefix("Sec-WebSocket-Key: ") {
+                key = value.trim().to_string();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut out = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            derive_accept_key(key.as_bytes())
+        )
+        .into_bytes();
+        out.extend(raw_frame(0x81, b"Hello, World!"));
+        out.extend(raw_frame(0x89, b"are you there"));
+        out.extend(raw_frame(0x02, &[1, 2, 3]));
+        out.extend(raw_frame(0x80, &[4, 5]));
+        out.extend(raw_frame(0x88, &1001u16.to_be_bytes()));
+        (&stream).write_all(&out).unwrap();
+        vec![
+            read_client_frame(&mut reader),
+            read_client_frame(&mut reader),
+        ]
+    }
+
+    #[test]
+    fn walks_through_handshake_greeting_ping_fragments_and_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || scripted_server(listener));
+
+        let mut poll = Poll::new().unwrap();
+        let mut conn = ClientConn::connect(addr).unwrap();
+        conn.register(poll.registry(), Token(7)).unwrap();
+        let mut events = Events::with_capacity(8);
+        let mut scratch = vec![0u8; 16]; // tiny, so frames arrive in pieces
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while conn.phase() != Phase::Closed && Instant::now() < deadline {
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            conn.on_ready(&mut scratch, &addr.to_string(), "/", &mut |event| {
+                seen.push(match event {
+                    ConnEvent::Opened => "opened".to_string(),
+                    ConnEvent::Message { binary, payload } => {
+                        format!("message {binary} {payload:?}")
+                    }
+                    ConnEvent::Closed(reason) => format!("closed: {reason}"),
+                })
+            });
+        }
+        assert_eq!(
+            seen,
+            [
+                "opened",
+                "message true [1, 2, 3, 4, 5]",
+                "closed: closed by the server with status 1001"
+            ]
+        );
+        let replies = server.join().unwrap();
+        assert_eq!(
+            replies[0],
+            (0xA, b"are you there".to_vec()),
+            "pong echoes the ping"
+        );
+        assert_eq!(
+            replies[1],
+            (0x8, 1001u16.to_be_bytes().to_vec()),
+            "close echoes the status"
+        );
+    }
+
+    #[test]
+    fn refused_connection_reports_an_error() {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap(); // closed again
+        let mut poll = Poll::new().unwrap();
+        let mut conn = ClientConn::connect(addr).unwrap();
+        conn.register(poll.registry(), Token(1)).unwrap();
+        let mut events = Events::with_capacity(8);
+        let mut scratch = vec![0u8; 64];
+        let mut closed = None;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while closed.is_none() && Instant::now() < deadline {
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            conn.on_ready(&mut scratch, "x", "/", &mut |event| {
+                if let ConnEvent::Closed(reason) = event {
+                    closed = Some(reason.to_string());
+                }
+            });
+        }
+        assert!(closed.expect("no close event").starts_with("socket error"));
+    }
+}

@@ -3,7 +3,7 @@
 
 use super::args::{AgentRole, Target};
 use super::protocol::{AgentCommand, AgentReport};
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use mio::Waker;
 use std::io::{self, BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -109,13 +109,12 @@ impl AgentPool {
     pub fn broadcast(&mut self, command: AgentCommand) {
         let line = serde_json::to_string(&command).expect("commands serialize");
         for stdin in &mut self.stdins {
-            if let Some(pipe) = stdin {
-                if writeln!(pipe, "{line}")
+            if let Some(pipe) = stdin
+                && writeln!(pipe, "{line}")
                     .and_then(|()| pipe.flush())
                     .is_err()
-                {
-                    *stdin = None; // that agent is gone; its stdout reader reports it
-                }
+            {
+                *stdin = None; // that agent is gone; its stdout reader reports it
             }
         }
     }
@@ -123,10 +122,7 @@ impl AgentPool {
     /// The next event, waiting at most until `deadline`.
     pub fn next_event(&self, deadline: Instant) -> Option<AgentEvent> {
         let wait = deadline.saturating_duration_since(Instant::now());
-        match self.events.recv_timeout(wait) {
-            Ok(event) => Some(event),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.events.recv_timeout(wait).ok()
     }
 
     /// The next event if one is waiting.

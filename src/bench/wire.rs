@@ -63,10 +63,8 @@ pub fn decode_server_frame(buf: &[u8]) -> Result<Option<InboundFrame>, String> {
     if header.rsv1 || header.rsv2 || header.rsv3 {
         return Err("server set reserved bits without an extension".into());
     }
-    if let OpCode::Control(_) = header.opcode {
-        if length > 125 || !header.is_final {
-            return Err("oversized or fragmented control frame".into());
-        }
+    if matches!(header.opcode, OpCode::Control(_)) && (length > 125 || !header.is_final) {
+        return Err("oversized or fragmented control frame".into());
     }
     if length > MAX_FRAME_PAYLOAD {
         return Err(format!("frame of {length} bytes is too large"));
