@@ -20,7 +20,7 @@ pub enum Phase {
     AwaitGreeting,
     /// Greeting received; messages flow.
     Open,
-    /// We sent Close and wait for the server's.
+    /// We sent Close and wait for the server's Close, then for it to hang up.
     Closing,
     /// Finished; the owner drops it.
     Closed,
@@ -328,7 +328,9 @@ impl ClientConn {
             }
             OpCode::Control(Control::Close) => {
                 let reason = if self.phase == Phase::Closing {
-                    CloseReason::Local
+                    // The server hangs up first (RFC 6455 section 7.1.1), which keeps
+                    // TIME_WAIT off our ephemeral ports; the read loop sees its EOF.
+                    return;
                 } else {
                     // Echo the status code to complete the closing handshake.
                     let echo = wire::close_code(payload).map(u16::to_be_bytes);
@@ -397,7 +399,7 @@ mod tests {
     use crate::bench::wire::apply_mask;
     use mio::{Events, Poll};
     use std::io::{BufRead, BufReader};
-    use std::net::TcpListener;
+    use std::net::{Shutdown, TcpListener};
     use std::time::{Duration, Instant};
     use tungstenite::handshake::derive_accept_key;
 
@@ -408,7 +410,7 @@ mod tests {
         frame
     }
 
-    /// Reads one masked client frame; returns (opcode byte, unmasked payload).
+    /// Reads one masked client frame; returns (opcode, unmasked payload).
     fn read_client_frame(reader: &mut impl Read) -> (u8, Vec<u8>) {
         let mut head = [0u8; 2];
         reader.read_exact(&mut head).unwrap();
@@ -422,8 +424,10 @@ mod tests {
         (head[0] & 0x0f, payload)
     }
 
-    /// A scripted server: handshake, greeting, ping, a fragmented binary message, close.
-    fn scripted_server(listener: TcpListener) -> Vec<(u8, Vec<u8>)> {
+    /// Accepts one client and answers its upgrade request with 101.
+    fn accept_upgrade(
+        listener: &TcpListener,
+    ) -> (std::net::TcpStream, BufReader<std::net::TcpStream>) {
         let (stream, _) = listener.accept().unwrap();
         let mut reader = BufReader::new(stream.try_clone().unwrap());
         let mut key = String::new();
@@ -437,29 +441,17 @@ mod tests {
                 break;
             }
         }
-        let mut out = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-            derive_accept_key(key.as_bytes())
-        )
-        .into_bytes();
-        out.extend(raw_frame(0x81, b"Hello, World!"));
-        out.extend(raw_frame(0x89, b"are you there"));
-        out.extend(raw_frame(0x02, &[1, 2, 3]));
-        out.extend(raw_frame(0x80, &[4, 5]));
-        out.extend(raw_frame(0x88, &1001u16.to_be_bytes()));
-        (&stream).write_all(&out).unwrap();
-        vec![
-            read_client_frame(&mut reader),
-            read_client_frame(&mut reader),
-        ]
+        let accept = derive_accept_key(key.as_bytes());
+        let head = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        );
+        (&stream).write_all(head.as_bytes()).unwrap();
+        (stream, reader)
     }
 
-    #[test]
-    fn walks_through_handshake_greeting_ping_fragments_and_close() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = std::thread::spawn(move || scripted_server(listener));
-
+    /// Drives a client until it closes; starts the close itself once open if asked.
+    fn drive(addr: SocketAddr, close_when_open: bool) -> Vec<String> {
         let mut poll = Poll::new().unwrap();
         let mut conn = ClientConn::connect(addr).unwrap();
         conn.register(poll.registry(), Token(7)).unwrap();
@@ -479,7 +471,31 @@ mod tests {
                     ConnEvent::Closed(reason) => format!("closed: {reason}"),
                 })
             });
+            if close_when_open && conn.is_open() {
+                conn.start_close();
+            }
         }
+        seen
+    }
+
+    #[test]
+    fn walks_through_handshake_greeting_ping_fragments_and_server_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, mut reader) = accept_upgrade(&listener);
+            let mut out = raw_frame(0x81, b"Hello, World!");
+            out.extend(raw_frame(0x89, b"are you there"));
+            out.extend(raw_frame(0x02, &[1, 2, 3]));
+            out.extend(raw_frame(0x80, &[4, 5]));
+            out.extend(raw_frame(0x88, &1001u16.to_be_bytes()));
+            (&stream).write_all(&out).unwrap();
+            [
+                read_client_frame(&mut reader),
+                read_client_frame(&mut reader),
+            ]
+        });
+        let seen = drive(addr, false);
         assert_eq!(
             seen,
             [
@@ -488,17 +504,44 @@ mod tests {
                 "closed: closed by the server with status 1001"
             ]
         );
-        let replies = server.join().unwrap();
+        let [pong, close] = server.join().unwrap();
         assert_eq!(
-            replies[0],
+            pong,
             (0xA, b"are you there".to_vec()),
             "pong echoes the ping"
         );
         assert_eq!(
-            replies[1],
+            close,
             (0x8, 1001u16.to_be_bytes().to_vec()),
             "close echoes the status"
         );
+    }
+
+    #[test]
+    fn our_close_waits_for_the_server_to_hang_up() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, mut reader) = accept_upgrade(&listener);
+            (&stream)
+                .write_all(&raw_frame(0x81, b"Hello, World!"))
+                .unwrap();
+            let close = read_client_frame(&mut reader);
+            (&stream).write_all(&raw_frame(0x88, &close.1)).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            // The client must still be connected here: the server hangs up first.
+            let mut probe = [0u8; 1];
+            (&stream)
+                .set_read_timeout(Some(Duration::from_millis(10)))
+                .unwrap();
+            let client_hung_up = matches!((&stream).read(&mut probe), Ok(0));
+            stream.shutdown(Shutdown::Both).unwrap();
+            (close, client_hung_up)
+        });
+        assert_eq!(drive(addr, true), ["opened", "closed: closed by us"]);
+        let (close, client_hung_up) = server.join().unwrap();
+        assert_eq!(close, (0x8, 1000u16.to_be_bytes().to_vec()));
+        assert!(!client_hung_up, "the client closed TCP before the server");
     }
 
     #[test]

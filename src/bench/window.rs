@@ -46,22 +46,37 @@ impl DeliveryTracker {
         }
     }
 
-    /// Marks a subscriber as live (it got its greeting) before anything was published.
+    /// Marks a subscriber as live (it got its greeting).
     pub fn add_live(&mut self, subscriber: usize) {
-        if !self.live[subscriber] {
+        if self.live[subscriber] {
+            return;
+        }
+        let expected = self.next_expected[subscriber];
+        if self.live_count == 0 {
+            self.low = expected;
+            self.passed = [0; WINDOW as usize];
+        } else if expected < self.low {
+            // It lags behind everyone else: the low-water mark moves back.
             self.live[subscriber] = true;
             self.live_count += 1;
             self.recount();
+            return;
         }
+        self.live[subscriber] = true;
+        self.live_count += 1;
+        self.count_passed(subscriber, true);
+        self.advance();
     }
 
     /// Marks a subscriber as gone: it no longer holds the publisher back.
     pub fn remove_live(&mut self, subscriber: usize) {
-        if self.live[subscriber] {
-            self.live[subscriber] = false;
-            self.live_count -= 1;
-            self.recount();
+        if !self.live[subscriber] {
+            return;
         }
+        self.count_passed(subscriber, false);
+        self.live[subscriber] = false;
+        self.live_count -= 1;
+        self.advance();
     }
 
     /// Records that `subscriber` received sequence number `seq`.
@@ -106,7 +121,16 @@ impl DeliveryTracker {
         }
     }
 
-    /// Rebuilds the counters from scratch after the set of live subscribers changed.
+    /// Adds (or takes back) a live subscriber's share of `passed`.
+    fn count_passed(&mut self, subscriber: usize, add: bool) {
+        let end = self.next_expected[subscriber].min(self.low + WINDOW);
+        for passed_seq in self.low..end {
+            let slot = &mut self.passed[(passed_seq % WINDOW) as usize];
+            if add { *slot += 1 } else { *slot -= 1 }
+        }
+    }
+
+    /// Rebuilds the counters from scratch; only needed when the low-water mark moves back.
     fn recount(&mut self) {
         self.passed = [0; WINDOW as usize];
         let Some(min_expected) = self.live_expected().min() else {
@@ -115,9 +139,7 @@ impl DeliveryTracker {
         self.low = min_expected;
         for subscriber in 0..self.next_expected.len() {
             if self.live[subscriber] {
-                for passed_seq in self.low..self.next_expected[subscriber].min(self.low + WINDOW) {
-                    self.passed[(passed_seq % WINDOW) as usize] += 1;
-                }
+                self.count_passed(subscriber, true);
             }
         }
         self.advance();
@@ -199,6 +221,30 @@ mod tests {
         assert_eq!(tracker.low_water(), 20);
         tracker.remove_live(0);
         assert_eq!(tracker.low_water(), u64::MAX);
+    }
+
+    #[test]
+    fn late_subscriber_moves_the_mark_back_and_forth() {
+        let mut tracker = DeliveryTracker::new(3);
+        tracker.add_live(0);
+        for seq in 0..10 {
+            tracker.receive(0, seq);
+        }
+        assert_eq!(tracker.low_water(), 10);
+        tracker.add_live(1); // expects 0
+        assert_eq!(tracker.low_water(), 0);
+        for seq in 0..12 {
+            tracker.receive(1, seq);
+        }
+        assert_eq!(tracker.low_water(), 10);
+        tracker.receive(0, 10);
+        assert_eq!(tracker.low_water(), 11);
+        tracker.remove_live(1);
+        tracker.remove_live(0);
+        assert_eq!(tracker.low_water(), u64::MAX);
+        tracker.receive(2, 0);
+        tracker.add_live(2); // the first live one sets the mark
+        assert_eq!(tracker.low_water(), 1);
     }
 
     #[test]
