@@ -7,6 +7,7 @@ use super::conn::{ClientConn, CloseReason, ConnEvent, Phase, READ_CHUNK};
 use super::latency::LatencyHistogram;
 use super::procstats;
 use super::protocol::{AgentCommand, AgentReport, AgentTotals, RampSummary};
+use super::socket;
 use super::window::{DeliveryTracker, Receipt};
 use crossbeam_channel::{Receiver, TryRecvError};
 use mio::{Events, Poll, Token, Waker};
@@ -237,10 +238,12 @@ impl Agent {
             if self.first_connect_ns == 0 {
                 self.first_connect_ns = monotonic_ns();
             }
-            let connected = ClientConn::connect(self.args.url.addr).and_then(|mut conn| {
-                conn.register(self.poll.registry(), Token(index))
-                    .map(|()| conn)
-            });
+            let source = socket::source_address(self.args.index, index);
+            let connected =
+                ClientConn::connect(self.args.url.addr, Some(source)).and_then(|mut conn| {
+                    conn.register(self.poll.registry(), Token(index))
+                        .map(|()| conn)
+                });
             match connected {
                 Ok(conn) => {
                     self.conns[index] = Some(conn);

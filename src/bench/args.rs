@@ -126,6 +126,9 @@ pub struct AgentArgs {
     /// The process exits after this long whatever happens.
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Which agent this is; picks its block of source addresses.
+    #[arg(long)]
+    pub index: u8,
 }
 
 /// A loopback WebSocket endpoint parsed from a ws:// URL.

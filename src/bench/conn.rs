@@ -2,11 +2,12 @@
 //! then exchange frames. The owner polls it with mio and handles timeouts.
 
 use super::handshake::ClientHandshake;
+use super::socket;
 use super::wire::{self, InboundFrame};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 /// Where a connection is in its life.
@@ -90,9 +91,12 @@ pub struct ClientConn {
 pub const READ_CHUNK: usize = 64 * 1024;
 
 impl ClientConn {
-    /// Starts a non-blocking connect to `addr`.
-    pub fn connect(addr: SocketAddr) -> io::Result<Self> {
-        let stream = TcpStream::connect(addr)?;
+    /// Starts a non-blocking connect to `addr`, from `source` when given.
+    pub fn connect(addr: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<Self> {
+        let stream = match (source, addr) {
+            (Some(source), SocketAddr::V4(dest)) => socket::connect_from(source, dest)?,
+            _ => socket::connect(addr)?,
+        };
         Ok(Self {
             stream,
             phase: Phase::Connecting,
@@ -453,7 +457,7 @@ mod tests {
     /// Drives a client until it closes; starts the close itself once open if asked.
     fn drive(addr: SocketAddr, close_when_open: bool) -> Vec<String> {
         let mut poll = Poll::new().unwrap();
-        let mut conn = ClientConn::connect(addr).unwrap();
+        let mut conn = ClientConn::connect(addr, None).unwrap();
         conn.register(poll.registry(), Token(7)).unwrap();
         let mut events = Events::with_capacity(8);
         let mut scratch = vec![0u8; 16]; // tiny, so frames arrive in pieces
@@ -551,7 +555,7 @@ mod tests {
             .local_addr()
             .unwrap(); // closed again
         let mut poll = Poll::new().unwrap();
-        let mut conn = ClientConn::connect(addr).unwrap();
+        let mut conn = ClientConn::connect(addr, None).unwrap();
         conn.register(poll.registry(), Token(1)).unwrap();
         let mut events = Events::with_capacity(8);
         let mut scratch = vec![0u8; 64];

@@ -21,6 +21,7 @@ mod progress;
 mod protocol;
 mod publisher;
 mod report;
+mod socket;
 mod waits;
 mod window;
 mod wire;
