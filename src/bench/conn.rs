@@ -535,7 +535,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
             // The client must still be connected here: the server hangs up first.
             let mut probe = [0u8; 1];
-            (&stream)
+            stream
                 .set_read_timeout(Some(Duration::from_millis(10)))
                 .unwrap();
             let client_hung_up = matches!((&stream).read(&mut probe), Ok(0));
