@@ -188,7 +188,14 @@ impl ClientConn {
                     };
                     self.fail(reason, sink);
                 }
-                Ok(n) => self.absorb(&scratch[..n], sink),
+                Ok(n) => {
+                    self.absorb(&scratch[..n], sink);
+                    if n < scratch.len() {
+                        // A short read emptied the socket; new data raises a new
+                        // edge, so the read that would only say WouldBlock is skipped.
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => self.fail(CloseReason::Io(e), sink),

@@ -25,7 +25,8 @@ pub fn source_address(agent: u8, connection: usize) -> Ipv4Addr {
     )
 }
 
-/// Starts a non-blocking connect from `source` (port chosen by the kernel) to `dest`.
+/// Starts a non-blocking connect from `source` (port chosen by the kernel) to `dest`;
+/// from the kernel's usual source when `source` cannot be bound.
 pub fn connect_from(source: Ipv4Addr, dest: SocketAddrV4) -> io::Result<TcpStream> {
     // SAFETY: plain socket(2) call; the result is checked before use.
     let fd = unsafe {
@@ -40,26 +41,11 @@ pub fn connect_from(source: Ipv4Addr, dest: SocketAddrV4) -> io::Result<TcpStrea
     }
     // SAFETY: `fd` is a fresh descriptor that nothing else owns; OwnedFd closes it on error.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    let enable: libc::c_int = 1;
-    // SAFETY: the option value points at a live c_int of the given size.
-    check(unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&enable as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })?;
-    let local = sockaddr(SocketAddrV4::new(source, 0));
-    // SAFETY: `local` is a valid sockaddr_in and the length matches it.
-    check(unsafe {
-        libc::bind(
-            socket.as_raw_fd(),
-            (&local as *const libc::sockaddr_in).cast(),
-            size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    })?;
+    if bind_source(&socket, source).is_err() {
+        // A sandbox without the rest of 127/8 (or without IP_BIND_ADDRESS_NO_PORT):
+        // let the kernel choose the source as usual.
+        return connect(SocketAddr::V4(dest));
+    }
     let remote = sockaddr(dest);
     // SAFETY: `remote` is a valid sockaddr_in and the length matches it.
     let rc = unsafe {
@@ -81,6 +67,29 @@ pub fn connect_from(source: Ipv4Addr, dest: SocketAddrV4) -> io::Result<TcpStrea
 /// Plain non-blocking connect (the kernel picks the source), for non-IPv4 targets.
 pub fn connect(dest: SocketAddr) -> io::Result<TcpStream> {
     TcpStream::connect(dest)
+}
+
+fn bind_source(socket: &OwnedFd, source: Ipv4Addr) -> io::Result<()> {
+    let enable: libc::c_int = 1;
+    // SAFETY: the option value points at a live c_int of the given size.
+    check(unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&enable as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    let local = sockaddr(SocketAddrV4::new(source, 0));
+    // SAFETY: `local` is a valid sockaddr_in and the length matches it.
+    check(unsafe {
+        libc::bind(
+            socket.as_raw_fd(),
+            (&local as *const libc::sockaddr_in).cast(),
+            size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    })
 }
 
 fn sockaddr(addr: SocketAddrV4) -> libc::sockaddr_in {
