@@ -193,7 +193,7 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
         client_cpu_ms: round3(sums.cpu_ms + own_cpu),
         details,
     };
-    report::print(&fanout, &fanout.table(), common.json_only);
+    report::print(&fanout, &fanout.table(), &fanout.details, common.json_only);
     Ok(fanout.details.passed())
 }
 

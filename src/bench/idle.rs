@@ -46,7 +46,9 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
     let ramp = book.ramp();
     let server_cpu_after = server.and_then(|s| s.cpu_ms());
 
-    waits::absorb_until(&pool, &mut book, deadline.min(Instant::now() + args.hold));
+    if ramp.opened > 0 {
+        waits::absorb_until(&pool, &mut book, deadline.min(Instant::now() + args.hold));
+    }
     let rss_after = server.and_then(|s| s.rss_kib());
     pool.broadcast(super::protocol::AgentCommand::Close);
     let finished = waits::finish(&pool, &mut book, deadline + GRACE);
@@ -112,6 +114,6 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
         elapsed_ms: round3(ramp_ms),
         details,
     };
-    report::print(&idle, &idle.table(), common.json_only);
+    report::print(&idle, &idle.table(), &idle.details, common.json_only);
     Ok(idle.details.passed())
 }

@@ -101,10 +101,18 @@ pub fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
-/// Prints the table (unless `json_only`) and the JSON line.
-pub fn print<R: Serialize>(report: &R, table: &[(String, String)], json_only: bool) {
+/// Prints the table and what went wrong (unless `json_only`), then the JSON line.
+pub fn print<R: Serialize>(
+    report: &R,
+    table: &[(String, String)],
+    details: &RunDetails,
+    json_only: bool,
+) {
     if !json_only {
         print!("{}", render_table(table));
+        for problem in &details.problems {
+            println!("FAILED: {problem}");
+        }
     }
     println!(
         "{}",
@@ -240,7 +248,7 @@ fn verdict(details: &RunDetails) -> String {
     if details.passed() {
         "ok".into()
     } else {
-        format!("FAILED: {}", details.problems.join("; "))
+        "FAILED".into()
     }
 }
 
@@ -305,7 +313,7 @@ mod tests {
         let text = render_table(&report.table());
         let widths: Vec<usize> = text.lines().map(|line| line.chars().count()).collect();
         assert!(widths.windows(2).all(|w| w[0] == w[1]), "{text}");
-        assert!(text.contains("FAILED: 3 connections failed"));
+        assert!(text.contains(" FAILED |"), "{text}");
         assert!(!report.details.passed());
     }
 
