@@ -189,30 +189,37 @@ impl Acceptor {
         }
     }
 
-    /// Accepts until the queue is empty; false if the process ran out of descriptors.
+    /// Accepts until the queue is empty; false if the process ran out of
+    /// descriptors. Each worker that got sockets is woken once per burst,
+    /// not once per socket.
     fn accept_all(&mut self) -> bool {
-        loop {
+        let mut handed = vec![false; self.workers.len()];
+        let outcome = loop {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let worker = &self.workers[self.next];
+                    let index = self.next;
                     self.next = (self.next + 1) % self.workers.len();
-                    if worker.adopt.send((stream, peer)).is_ok() {
-                        worker.wake();
-                    }
+                    handed[index] |= self.workers[index].adopt.send((stream, peer)).is_ok();
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_out_of_descriptors(&e) => {
                     log::warn!("accept paused: {e}");
-                    return false;
+                    break false;
                 }
                 Err(e) => {
                     log::warn!("accept failed: {e}");
-                    return true;
+                    break true;
                 }
             }
+        };
+        for (worker, handed) in self.workers.iter().zip(handed) {
+            if handed {
+                worker.wake();
+            }
         }
+        outcome
     }
 }
 
