@@ -9,7 +9,7 @@ use std::io::{self, IoSlice, Write};
 const MAX_SLICES: usize = 64;
 /// A drained queue keeps at most this many slots of capacity, so a burst
 /// does not leave a large ring behind on an idle connection.
-const IDLE_CAPACITY: usize = 8;
+const IDLE_CAPACITY: usize = 32;
 
 /// Result of offering a data frame to a bounded queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

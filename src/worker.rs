@@ -540,7 +540,10 @@ impl Worker {
                     room,
                     audience,
                     frame,
-                } => self.broadcast_local(room, audience, &frame, None),
+                } => {
+                    let frame = frame::localize(frame);
+                    self.broadcast_local(room, audience, &frame, None)
+                }
                 Command::Shutdown => self.begin_shutdown(),
             }
         }

@@ -35,6 +35,26 @@ pub fn encode(opcode: u8, payload: &[u8]) -> Frame {
     unsafe { frame.assume_init() }
 }
 
+/// Frames up to this size are copied once into the receiving worker
+/// ([`localize`]); larger ones stay shared across workers.
+pub const LOCAL_COPY_MAX: usize = 4096;
+
+/// Gives a worker its own copy of a small frame from another worker.
+///
+/// Every queue entry clones and later drops the frame's reference count.
+/// When two workers do that to one `Arc` for thousands of recipients each,
+/// the count's cache line bounces between cores on every operation; one
+/// copy of a small frame per worker (not per recipient) is far cheaper.
+/// Large frames stay shared, so a big broadcast is still never copied per
+/// recipient nor per worker.
+pub fn localize(frame: Frame) -> Frame {
+    if frame.len() <= LOCAL_COPY_MAX {
+        Frame::from(&frame[..])
+    } else {
+        frame
+    }
+}
+
 /// Encodes a close frame with `code` and a reason (truncated to fit the
 /// 125-byte control payload limit at a character boundary).
 pub fn encode_close(code: u16, reason: &str) -> Frame {
