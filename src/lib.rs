@@ -1,17 +1,23 @@
 //! wsrelay: a standalone WebSocket relay on a mio reactor, without an async runtime.
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod bench;
+pub mod capacity;
 pub mod client;
 pub mod config;
 pub mod demo;
 pub mod fanout;
 pub mod frame;
 pub mod handshake;
+pub mod heartbeat;
 pub mod http;
 pub mod http_routes;
+pub mod inflight;
 pub mod limits;
+pub mod metrics;
 pub mod outbound;
+pub mod rate_limit;
 pub mod server;
 pub mod session;
 pub mod signals;
