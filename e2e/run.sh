@@ -5,7 +5,7 @@
 #   E2E_PROFILE=release   test a release build (default: debug, which `make test` already built)
 #   E2E_SERVER_CMD=...    test another server instead of the relay (it must listen on $E2E_LISTEN);
 #                         the relay is then not built
-#   E2E_ROOMS=1           also check that rooms do not hear each other
+#   E2E_ROOMS=0           skip the check that rooms do not hear each other
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

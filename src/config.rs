@@ -70,6 +70,38 @@ pub struct ServeArgs {
     #[arg(long, env = "WSRELAY_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// Token for publishing: `POST /publish/...` and `?role=publisher` upgrades
+    /// must present it (`Authorization: Bearer` or `?token=`). Without it,
+    /// HTTP publishing is allowed from loopback peers only.
+    #[arg(long, env = "WSRELAY_PUBLISH_TOKEN", hide_env_values = true)]
+    pub publish_token: Option<String>,
+
+    /// Keep each room's last published message and send it to new members after the greeting.
+    #[arg(long, env = "WSRELAY_RETAIN")]
+    pub retain: bool,
+
+    /// How long a retained message outlives the room's last member and last publish.
+    #[arg(long, env = "WSRELAY_RETAIN_TTL", default_value = "10m", value_parser = parse_duration)]
+    pub retain_ttl: Duration,
+
+    /// Rooms matching this glob (`*`, `?`) are publisher-fed even with no
+    /// publisher connected: members' messages to them are dropped (repeatable).
+    #[arg(
+        long = "rooms-publisher-only",
+        env = "WSRELAY_ROOMS_PUBLISHER_ONLY",
+        value_delimiter = ','
+    )]
+    pub rooms_publisher_only: Vec<String>,
+
+    /// A proxy network (CIDR) whose X-Forwarded-For is believed (repeatable).
+    /// When set, publishing without a token is refused even from loopback.
+    #[arg(
+        long = "trusted-proxy",
+        env = "WSRELAY_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+
     /// Print each upgrade request and response as on the wire, the accept-key
     /// derivation and one line per frame of that connection's first frames.
     #[arg(long, env = "WSRELAY_TRACE_HANDSHAKE")]
@@ -101,6 +133,16 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Whether to trace upgrades byte by byte.
     pub trace_handshake: bool,
+    /// Token that admits publishers and HTTP publishes.
+    pub publish_token: Option<String>,
+    /// Whether rooms retain their last published message.
+    pub retain: bool,
+    /// Lifetime of a retained message in a room nobody uses.
+    pub retain_ttl: Duration,
+    /// Globs of publisher-only rooms.
+    pub rooms_publisher_only: Vec<String>,
+    /// Trusted proxy networks (CIDR text).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Config {
@@ -128,6 +170,11 @@ impl Config {
             handshake_timeout: args.handshake_timeout,
             shutdown_timeout: args.shutdown_timeout,
             trace_handshake: args.trace_handshake,
+            publish_token: args.publish_token.filter(|t| !t.is_empty()),
+            retain: args.retain,
+            retain_ttl: args.retain_ttl,
+            rooms_publisher_only: args.rooms_publisher_only,
+            trusted_proxies: args.trusted_proxies,
         })
     }
 

@@ -11,11 +11,27 @@ use std::sync::Arc;
 /// clients until there is room, so overload pushes back over TCP.
 pub const INBOX_CAPACITY: usize = 4096;
 
+/// Which connections of a room a broadcast is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// The room's members (chat, publisher messages, HTTP publishes).
+    Members,
+    /// The room's publishers (members' messages in publisher-fed rooms).
+    Publishers,
+}
+
 /// A message from another thread to a worker.
 #[derive(Debug)]
 pub enum Command {
-    /// Queue this frame on every open connection of the worker.
-    Broadcast(Frame),
+    /// Queue this frame on the worker's connections of `room` in `audience`.
+    Broadcast {
+        /// Room id.
+        room: u32,
+        /// Members or publishers.
+        audience: Audience,
+        /// The encoded frame.
+        frame: Frame,
+    },
     /// Close every connection with 1001 and stop.
     Shutdown,
 }

@@ -5,8 +5,10 @@
 //! `Sec-WebSocket-Key`, then the path.
 
 use crate::config::Config;
+use crate::credentials::{presented_token, token_matches};
 use crate::http::{Request, Response};
 use crate::http_routes;
+use crate::rooms::{Role, validate_room};
 use base64::Engine;
 
 /// What to send back for a request head.
@@ -32,6 +34,10 @@ pub struct Upgrade {
     pub protocol: Option<String>,
     /// The value of `Sec-WebSocket-Accept`.
     pub accept: String,
+    /// The room the connection joins (the request path).
+    pub room: String,
+    /// The connection's role in its room.
+    pub role: Role,
 }
 
 /// Decides the answer to a complete request head.
@@ -81,12 +87,28 @@ fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
             "Sec-WebSocket-Key must be the base64 of 16 bytes",
         ));
     }
-    if request.path != "/" {
-        return Err(Response::error(
-            404,
-            format!("no WebSocket endpoint at {}", request.path),
-        ));
+    if let Err(reason) = validate_room(&request.path) {
+        return Err(Response::error(400, reason));
     }
+    let role = match request.query_param("role") {
+        None | Some("member") => Role::Member,
+        Some("publisher") => {
+            let token = config.publish_token.as_deref();
+            if !token.is_some_and(|t| token_matches(presented_token(request), t)) {
+                return Err(
+                    Response::error(401, "a publisher must present the publish token")
+                        .with_header("WWW-Authenticate", "Bearer"),
+                );
+            }
+            Role::Publisher
+        }
+        Some(other) => {
+            return Err(Response::error(
+                400,
+                format!("unknown role {other:?}: use member or publisher"),
+            ));
+        }
+    };
     let protocol = select_protocol(request.ws_protocols.as_deref(), &config.subprotocols);
     let accept = accept_key(key);
     let mut response = format!(
@@ -100,6 +122,8 @@ fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
         response: response.into_bytes(),
         protocol,
         accept,
+        room: request.path.clone(),
+        role,
     })
 }
 
@@ -210,9 +234,19 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
                 "16 bytes",
             ),
             (
-                GOOD.replace("GET /", "GET /elsewhere"),
-                404,
-                "no WebSocket endpoint",
+                GOOD.replace("GET /", "GET /bad%20room"),
+                400,
+                "letters, digits",
+            ),
+            (
+                GOOD.replace("GET /", "GET /?role=publisher"),
+                401,
+                "publish token",
+            ),
+            (
+                GOOD.replace("GET /", "GET /?role=king"),
+                400,
+                "unknown role",
             ),
         ];
         for (head, status, reason) in cases {
@@ -225,6 +259,30 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
             GOOD.replace("Version: 13", "Version: 8")
         ));
         assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
+    }
+
+    #[test]
+    fn path_names_the_room_and_the_publish_token_makes_a_publisher() {
+        let mut config = config();
+        config.publish_token = Some("pub".into());
+        let head = format!(
+            "{}\r\n",
+            GOOD.replace("GET /", "GET /prices/btc-usd?role=publisher&token=pub")
+        );
+        let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
+        let Answer::Upgrade(upgrade) = answer(&request, &config) else {
+            panic!("expected an upgrade");
+        };
+        assert_eq!(upgrade.room, "/prices/btc-usd");
+        assert_eq!(upgrade.role, Role::Publisher);
+        let head = format!(
+            "{}\r\n",
+            GOOD.replace("GET /", "GET /x?role=publisher&token=nope")
+        );
+        let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
+        assert!(
+            matches!(answer(&request, &config), Answer::Reply { response, .. } if response.status == 401)
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::fanout::{Command, INBOX_CAPACITY, WorkerHandle, WorkerInbox};
+use crate::rooms::Registry;
 use crate::stats::Stats;
 use crate::worker::{WAKER, Worker};
 use mio::net::TcpListener;
@@ -22,6 +23,7 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 pub struct ServerHandle {
     addr: SocketAddr,
     stats: Arc<Stats>,
+    registry: Arc<Registry>,
     stopping: Arc<AtomicBool>,
     acceptor_waker: Arc<Waker>,
     threads: Vec<JoinHandle<io::Result<()>>>,
@@ -33,6 +35,10 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
     let mut listener = TcpListener::bind(config.listen)?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(Stats::new(config.workers));
+    let registry = Arc::new(Registry::new(
+        config.rooms_publisher_only.clone(),
+        config.retain,
+    ));
 
     let mut handles = Vec::new();
     let mut parts = Vec::new();
@@ -61,6 +67,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
             index,
             config.clone(),
             stats.clone(),
+            registry.clone(),
             poll,
             handles.clone(),
             inbox,
@@ -92,6 +99,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
     Ok(ServerHandle {
         addr,
         stats,
+        registry,
         stopping,
         acceptor_waker,
         threads,
@@ -107,6 +115,11 @@ impl ServerHandle {
     /// The relay's counters.
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
+    }
+
+    /// The rooms.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
     /// Begins a graceful shutdown: stop accepting, send Close 1001 to every

@@ -31,6 +31,10 @@ pub struct WorkerStats {
     pub slow_closed: AtomicU64,
     /// Messages dropped for slow consumers.
     pub slow_dropped: AtomicU64,
+    /// Members' messages dropped in publisher-fed rooms without a publisher.
+    pub member_messages_dropped: AtomicU64,
+    /// Messages published over HTTP.
+    pub http_publishes: AtomicU64,
     /// Bytes queued on this worker's connections.
     pub backlog_bytes: AtomicU64,
     /// Refused requests and timed-out handshakes, by reason.

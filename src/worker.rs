@@ -6,9 +6,12 @@
 //! every connection that got new bytes to send, once; sweep due timers.
 
 use crate::config::{Config, SlowConsumer};
-use crate::fanout::{Command, WorkerHandle, WorkerInbox};
+use crate::fanout::{Audience, Command, WorkerHandle, WorkerInbox};
 use crate::frame::{self, Frame, close_code};
+use crate::http::Request;
 use crate::outbound::{Flushed, Offer};
+use crate::publish::{self, PublishHead};
+use crate::rooms::{LocalRooms, Registry, Role, RoomInfo};
 use crate::session::{Context, Event, Session};
 use crate::stats::{Stats, WorkerStats};
 use crate::timers::{Entry, TimerWheel};
@@ -19,6 +22,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::Shutdown;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// Token of the worker's waker; slab keys are the other tokens.
@@ -40,8 +44,12 @@ struct Slot {
     session: Session,
     /// Distinguishes this connection from a later one at the same slab key.
     id: u32,
-    /// Index in `Worker::members` while open for broadcasts.
-    member_at: Option<u32>,
+    /// The room joined, while open for broadcasts.
+    room: Option<Arc<RoomInfo>>,
+    /// Member or publisher of that room.
+    role: Role,
+    /// Index in the local room's member or publisher list.
+    room_at: u32,
     /// Due tick of the connection's current deadline (0: none).
     deadline: u64,
     writable: bool,
@@ -55,8 +63,9 @@ pub struct Worker {
     stats: Arc<Stats>,
     poll: Poll,
     slots: Slab<Slot>,
-    /// Keys of open WebSockets, the targets of a broadcast.
-    members: Vec<u32>,
+    /// This worker's connections per room, the targets of a broadcast.
+    rooms: LocalRooms,
+    registry: Arc<Registry>,
     peers: Vec<WorkerHandle>,
     inbox: WorkerInbox,
     greeting: Option<Frame>,
@@ -73,6 +82,8 @@ pub struct Worker {
     due: Vec<Entry>,
     next_id: u32,
     shutdown_deadline: Option<Instant>,
+    /// When worker 0 last dropped expired rooms.
+    rooms_swept: Instant,
 }
 
 impl Worker {
@@ -81,6 +92,7 @@ impl Worker {
         index: usize,
         config: Arc<Config>,
         stats: Arc<Stats>,
+        registry: Arc<Registry>,
         poll: Poll,
         peers: Vec<WorkerHandle>,
         inbox: WorkerInbox,
@@ -96,7 +108,8 @@ impl Worker {
             stats,
             poll,
             slots: Slab::new(),
-            members: Vec::new(),
+            rooms: LocalRooms::default(),
+            registry,
             peers,
             inbox,
             greeting,
@@ -110,6 +123,7 @@ impl Worker {
             due: Vec::new(),
             next_id: 0,
             shutdown_deadline: None,
+            rooms_swept: Instant::now(),
         }
     }
 
@@ -245,7 +259,12 @@ impl Worker {
         let mut events = std::mem::take(&mut self.session_events);
         for event in events.drain(..) {
             match event {
-                Event::Opened { request } => self.on_opened(key, &request),
+                Event::Opened { room, role } => self.on_opened(key, &room, role),
+                Event::Publish {
+                    request,
+                    head,
+                    body,
+                } => self.on_publish(key, &request, &head, &body),
                 Event::Replied { status } => {
                     if status >= 400 {
                         WorkerStats::add(&self.my_stats().handshake_failures, 1);
@@ -255,8 +274,7 @@ impl Worker {
                 }
                 Event::Message { frame, .. } => {
                     WorkerStats::add(&self.my_stats().messages_received, 1);
-                    self.broadcast_local(&frame, Some(key));
-                    self.broadcast_remote(&frame);
+                    self.route_message(key, frame);
                 }
                 Event::Echoed { queued } => {
                     WorkerStats::add(&self.my_stats().messages_received, 1);
@@ -278,23 +296,105 @@ impl Worker {
         self.session_events = events;
     }
 
-    fn on_opened(&mut self, key: usize, request: &crate::http::Request) {
+    fn on_opened(&mut self, key: usize, room_name: &str, role: Role) {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
+        let room = self.registry.join(room_name, role);
         slot.deadline = 0;
-        slot.member_at = Some(self.members.len() as u32);
-        self.members.push(key as u32);
+        slot.room_at = self.rooms.add(room.id, key as u32, role == Role::Publisher);
+        slot.role = role;
+        if role == Role::Member
+            && let Some(retained) = room.retained()
+        {
+            // The current value of a feed, right after the greeting.
+            slot.session.out.push(retained);
+        }
+        slot.room = Some(room);
         WorkerStats::add(&self.stats.workers[self.index].websockets, 1);
-        log::debug!("conn={key} open path={}", request.path);
+        log::debug!("conn={key} open room={room_name} role={role:?}");
     }
 
-    /// Queues `frame` on every open connection of this worker but `except`.
-    fn broadcast_local(&mut self, frame: &Frame, except: Option<usize>) {
+    /// Sends a client's message where its room and role say: to the other
+    /// members (chat), or across the publisher/member divide.
+    fn route_message(&mut self, key: usize, frame: Frame) {
+        let Some(slot) = self.slots.get(key) else {
+            return;
+        };
+        let Some(room) = slot.room.clone() else {
+            return;
+        };
+        let audience = match (room.is_publisher_fed(), slot.role) {
+            (false, _) => Audience::Members,
+            (true, Role::Publisher) => {
+                self.registry.published(&room, &frame);
+                Audience::Members
+            }
+            (true, Role::Member) if room.publishers.load(Relaxed) == 0 => {
+                WorkerStats::add(&self.my_stats().member_messages_dropped, 1);
+                return;
+            }
+            (true, Role::Member) => Audience::Publishers,
+        };
+        self.broadcast_local(room.id, audience, &frame, Some(key));
+        self.broadcast_remote(room.id, audience, &frame);
+    }
+
+    /// Authorizes and fans out an HTTP publish, then answers it.
+    fn on_publish(&mut self, key: usize, request: &Request, head: &PublishHead, body: &[u8]) {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        let peer = slot.stream.peer_addr().ok().map(|a| a.ip());
+        let checked = publish::authorize(request, peer, &self.config)
+            .and_then(|()| publish::check_body(head, body));
+        if let Err(response) = checked {
+            WorkerStats::add(&self.stats.workers[self.index].handshake_failures, 1);
+            slot.session.respond(response);
+            let id = slot.id;
+            self.mark_dirty(key as u32, id);
+            return;
+        }
+        let frame = frame::encode(head.kind.opcode(), body);
+        let room = if self.config.retain {
+            Some(self.registry.open(&head.room))
+        } else {
+            self.registry.get(&head.room)
+        };
+        let recipients = room.as_ref().map_or(0, |r| r.members.load(Relaxed));
+        if let Some(room) = room {
+            self.registry.published(&room, &frame);
+            self.broadcast_local(room.id, Audience::Members, &frame, None);
+            self.broadcast_remote(room.id, Audience::Members, &frame);
+        }
+        WorkerStats::add(&self.my_stats().http_publishes, 1);
+        if let Some(slot) = self.slots.get_mut(key) {
+            slot.session
+                .respond(publish::accepted(&head.room, recipients));
+            let id = slot.id;
+            self.mark_dirty(key as u32, id);
+        }
+    }
+
+    /// Queues `frame` on this worker's connections of `room` in `audience`, but `except`.
+    fn broadcast_local(
+        &mut self,
+        room: u32,
+        audience: Audience,
+        frame: &Frame,
+        except: Option<usize>,
+    ) {
+        let Some(local) = self.rooms.get(room) else {
+            return;
+        };
+        let targets = match audience {
+            Audience::Members => &local.members,
+            Audience::Publishers => &local.publishers,
+        };
         let limit = self.config.max_backlog;
         let mut delivered = 0u64;
         let mut slow = Vec::new();
-        for &member in &self.members {
+        for &member in targets {
             if Some(member as usize) == except {
                 continue;
             }
@@ -317,12 +417,16 @@ impl Worker {
     }
 
     /// Hands `frame` to every other worker, keeping per-peer order.
-    fn broadcast_remote(&mut self, frame: &Frame) {
+    fn broadcast_remote(&mut self, room: u32, audience: Audience, frame: &Frame) {
         for peer in 0..self.peers.len() {
             if peer == self.index {
                 continue;
             }
-            let command = Command::Broadcast(frame.clone());
+            let command = Command::Broadcast {
+                room,
+                audience,
+                frame: frame.clone(),
+            };
             if !self.stalled[peer].is_empty() {
                 self.stalled[peer].push_back(command);
                 continue;
@@ -409,7 +513,9 @@ impl Worker {
                 stream,
                 session: Session::new(),
                 id: self.next_id,
-                member_at: None,
+                room: None,
+                role: Role::Member,
+                room_at: 0,
                 deadline: 0,
                 writable: false,
                 dirty: false,
@@ -430,7 +536,11 @@ impl Worker {
                 return;
             };
             match command {
-                Command::Broadcast(frame) => self.broadcast_local(&frame, None),
+                Command::Broadcast {
+                    room,
+                    audience,
+                    frame,
+                } => self.broadcast_local(room, audience, &frame, None),
                 Command::Shutdown => self.begin_shutdown(),
             }
         }
@@ -504,6 +614,12 @@ impl Worker {
     }
 
     fn sweep_timers(&mut self) {
+        // One worker is enough to forget rooms whose retained message outlived
+        // all interest; once a second keeps it off the hot path.
+        if self.index == 0 && self.rooms_swept.elapsed() >= Duration::from_secs(1) {
+            self.rooms_swept = Instant::now();
+            self.registry.expire(self.config.retain_ttl);
+        }
         self.timers.expire(&mut self.due);
         let mut due = std::mem::take(&mut self.due);
         for entry in due.drain(..) {
@@ -523,17 +639,19 @@ impl Worker {
         self.due = due;
     }
 
+    /// Takes a connection out of its room: it receives no more broadcasts.
     fn leave_members(&mut self, key: usize) {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
-        let Some(at) = slot.member_at.take() else {
+        let Some(room) = slot.room.take() else {
             return;
         };
-        self.members.swap_remove(at as usize);
-        if let Some(&moved) = self.members.get(at as usize) {
-            self.slots[moved as usize].member_at = Some(at);
+        let (at, role) = (slot.room_at, slot.role);
+        if let Some(moved) = self.rooms.remove(room.id, at, role == Role::Publisher) {
+            self.slots[moved as usize].room_at = at;
         }
+        self.registry.leave(&room, role);
         WorkerStats::sub(&self.stats.workers[self.index].websockets, 1);
     }
 
@@ -546,5 +664,24 @@ impl Worker {
         let _ = self.poll.registry().deregister(&mut slot.stream);
         WorkerStats::sub(&self.stats.workers[self.index].connections, 1);
         log::debug!("conn={key} released");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-connection struct is the bulk of an idle connection's cost
+    /// (docs/memory.md); keep it from growing unnoticed.
+    #[test]
+    fn connection_slot_stays_small() {
+        let slot = std::mem::size_of::<Slot>();
+        println!(
+            "slot {slot} B: session {} B (outqueue {} B, decoder {} B)",
+            std::mem::size_of::<Session>(),
+            std::mem::size_of::<crate::outbound::OutQueue>(),
+            std::mem::size_of::<crate::frame::Decoder>(),
+        );
+        assert!(slot <= 192, "Slot grew to {slot} bytes");
     }
 }

@@ -297,13 +297,14 @@ fn refused_handshakes_print_the_status_and_fail() {
         key.stderr
     );
 
-    let path = run_client(&[&relay.url("/no-such-path"), "--count", "1"]);
+    let path = run_client(&[&relay.url("/not~a~room!"), "--count", "1"]);
     assert!(!path.status.success());
     assert!(
-        path.stderr.contains("handshake refused: HTTP/1.1 404"),
+        path.stderr.contains("handshake refused: HTTP/1.1 400"),
         "{}",
         path.stderr
     );
+    assert!(path.stderr.contains("letters, digits"), "{}", path.stderr);
 }
 
 #[test]

@@ -13,6 +13,8 @@ use crate::frame::{
 use crate::handshake::{self, Answer};
 use crate::http::{MAX_HEAD, Request, Response, parse_head};
 use crate::outbound::{Offer, OutQueue};
+use crate::publish::{self, PublishHead};
+use crate::rooms::Role;
 use log::{debug, log_enabled};
 
 /// The shared, read-only inputs a session needs.
@@ -28,8 +30,20 @@ pub struct Context<'a> {
 pub enum Event {
     /// The upgrade succeeded; the 101 (and greeting) are queued.
     Opened {
-        /// The upgrade request.
+        /// The room joined (the request path).
+        room: String,
+        /// Member or publisher.
+        role: Role,
+    },
+    /// A complete `POST /publish/...`; the worker authorizes it, fans it
+    /// out and answers with [`Session::respond`].
+    Publish {
+        /// The request head.
         request: Box<Request>,
+        /// What the head announced.
+        head: PublishHead,
+        /// The body.
+        body: Vec<u8>,
     },
     /// The request was answered with plain HTTP (`status` >= 400 is a refusal).
     Replied {
@@ -57,9 +71,21 @@ pub enum Event {
 
 #[derive(Debug)]
 enum Phase {
-    ReadingRequest { head: Vec<u8> },
-    Open { decoder: Decoder },
-    Closing { decoder: Decoder, peer_closed: bool },
+    ReadingRequest {
+        head: Vec<u8>,
+    },
+    ReadingBody {
+        request: Box<(Request, PublishHead)>,
+        body: Vec<u8>,
+    },
+    AwaitingAnswer,
+    Open {
+        decoder: Decoder,
+    },
+    Closing {
+        decoder: Decoder,
+        peer_closed: bool,
+    },
     Replying,
     Draining,
     Closed,
@@ -93,9 +119,20 @@ impl Session {
         matches!(self.phase, Phase::Open { .. })
     }
 
-    /// Whether the request head is still being read.
+    /// Whether the request (head or publish body) is still being read.
     pub fn is_reading_request(&self) -> bool {
-        matches!(self.phase, Phase::ReadingRequest { .. })
+        matches!(
+            self.phase,
+            Phase::ReadingRequest { .. } | Phase::ReadingBody { .. }
+        )
+    }
+
+    /// Answers a request the worker handled ([`Event::Publish`]) and closes after it.
+    pub fn respond(&mut self, response: Response) {
+        if matches!(self.phase, Phase::AwaitingAnswer) {
+            self.out.push(response.to_bytes(false).into());
+            self.phase = Phase::Replying;
+        }
     }
 
     /// Whether the socket can be released now.
@@ -121,6 +158,7 @@ impl Session {
     pub fn buffered(&self) -> usize {
         match &self.phase {
             Phase::ReadingRequest { head } => head.capacity(),
+            Phase::ReadingBody { body, .. } => body.capacity(),
             Phase::Open { decoder } | Phase::Closing { decoder, .. } => decoder.buffered(),
             _ => 0,
         }
@@ -150,6 +188,7 @@ impl Session {
     pub fn receive(&mut self, bytes: &mut [u8], ctx: &Context<'_>, events: &mut Vec<Event>) {
         match &mut self.phase {
             Phase::ReadingRequest { .. } => self.read_request(bytes, ctx, events),
+            Phase::ReadingBody { .. } => self.read_body(bytes, events),
             Phase::Open { .. } => self.read_frames(bytes, ctx, events),
             Phase::Closing {
                 decoder,
@@ -166,7 +205,7 @@ impl Session {
                     self.phase = Phase::Closed;
                 }
             }
-            Phase::Replying | Phase::Draining | Phase::Closed => {}
+            Phase::AwaitingAnswer | Phase::Replying | Phase::Draining | Phase::Closed => {}
         }
     }
 
@@ -203,6 +242,19 @@ impl Session {
             raw.extend_from_slice(&bytes[..rest_start]);
             raw
         });
+        if publish::is_publish(&request) && !request.wants_websocket() {
+            return match publish::check_head(&request, ctx.config) {
+                Ok(head) => {
+                    let body = Vec::with_capacity(head.length.min(bytes.len() - rest_start));
+                    self.phase = Phase::ReadingBody {
+                        request: Box::new((request, head)),
+                        body,
+                    };
+                    self.read_body(&bytes[rest_start..], events);
+                }
+                Err(response) => self.reply(response, false, events),
+            };
+        }
         let answer = handshake::answer(&request, ctx.config);
         if let Some(raw) = &raw_head {
             trace_exchange(raw, &request, &answer);
@@ -222,7 +274,8 @@ impl Session {
                 }
                 self.phase = Phase::Open { decoder };
                 events.push(Event::Opened {
-                    request: Box::new(request),
+                    room: upgrade.room,
+                    role: upgrade.role,
                 });
                 // Frames that arrived in the same read as the head.
                 let rest = &mut bytes[rest_start..];
@@ -231,6 +284,29 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Collects a publish body; once complete, hands it to the worker.
+    fn read_body(&mut self, bytes: &[u8], events: &mut Vec<Event>) {
+        let Phase::ReadingBody { request, body } = &mut self.phase else {
+            return;
+        };
+        let wanted = request.1.length - body.len();
+        body.extend_from_slice(&bytes[..bytes.len().min(wanted)]);
+        if body.len() < request.1.length {
+            return;
+        }
+        let Phase::ReadingBody { request, body } =
+            std::mem::replace(&mut self.phase, Phase::AwaitingAnswer)
+        else {
+            unreachable!("bug: phase checked above");
+        };
+        let (request, head) = *request;
+        events.push(Event::Publish {
+            request: Box::new(request),
+            head,
+            body,
+        });
     }
 
     fn reply(&mut self, response: Response, head_only: bool, events: &mut Vec<Event>) {

@@ -258,3 +258,21 @@ impl RawClient {
         panic!("connection ended without a close frame");
     }
 }
+
+/// Sends raw bytes and returns the answer up to and including `end`
+/// (for answers after which the connection stays open).
+pub fn http_exchange_until(addr: SocketAddr, request: &[u8], end: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(end.as_bytes()) {
+        match stream.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => answer.push(byte[0]),
+            Err(e) => panic!("reading the answer: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}

@@ -1,0 +1,244 @@
+//! Rooms: the path of an upgrade names the room a connection joins.
+//!
+//! The [`Registry`] is shared by all workers and touched only when a
+//! connection joins or leaves, or a message is retained; the message path
+//! reads a room's counters through the `Arc<RoomInfo>` each connection
+//! holds, without a lock. Each worker keeps its own member lists
+//! ([`LocalRooms`]), so fan-out stays worker-local and a broadcast between
+//! workers carries a room id, never a list of connections.
+
+mod glob;
+mod local;
+mod name;
+
+pub use glob::glob_match;
+pub use local::{LocalRoom, LocalRooms};
+pub use name::{MAX_ROOM_NAME, validate_room};
+
+use crate::frame::Frame;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One room, as every worker sees it.
+#[derive(Debug)]
+pub struct RoomInfo {
+    /// Process-wide id carried by broadcasts between workers.
+    pub id: u32,
+    /// The room's path, e.g. `/prices/btc-usd`.
+    pub name: Box<str>,
+    /// Open member connections, over all workers.
+    pub members: AtomicUsize,
+    /// Open publisher connections, over all workers.
+    pub publishers: AtomicUsize,
+    /// Matches a `--rooms-publisher-only` pattern.
+    pub publisher_only: bool,
+    /// The last published message, when `--retain` is on.
+    retained: Mutex<Option<Frame>>,
+    /// Milliseconds since the registry's start at the last join, leave or publish.
+    last_active_ms: AtomicU64,
+}
+
+impl RoomInfo {
+    /// Whether members talk only to publishers and publishers to members:
+    /// a publisher is connected, or the room is publisher-only by configuration.
+    pub fn is_publisher_fed(&self) -> bool {
+        self.publisher_only || self.publishers.load(Relaxed) > 0
+    }
+
+    /// The retained message, if any.
+    pub fn retained(&self) -> Option<Frame> {
+        self.retained
+            .lock()
+            .expect("bug: retained lock poisoned")
+            .clone()
+    }
+}
+
+/// All rooms that have members or a retained message.
+#[derive(Debug)]
+pub struct Registry {
+    rooms: Mutex<HashMap<Box<str>, Arc<RoomInfo>>>,
+    next_id: AtomicU32,
+    publisher_only: Vec<String>,
+    retain: bool,
+    start: Instant,
+}
+
+/// A connection's role in its room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Receives the room's messages (the default).
+    Member,
+    /// Feeds the room (`?role=publisher` with the publish token).
+    Publisher,
+}
+
+impl Registry {
+    /// An empty registry; `publisher_only` holds `--rooms-publisher-only` globs.
+    pub fn new(publisher_only: Vec<String>, retain: bool) -> Registry {
+        Registry {
+            rooms: Mutex::new(HashMap::new()),
+            next_id: AtomicU32::new(1),
+            publisher_only,
+            retain,
+            start: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<RoomInfo>>> {
+        self.rooms.lock().expect("bug: room registry lock poisoned")
+    }
+
+    /// The room called `name`, if it is held.
+    pub fn get(&self, name: &str) -> Option<Arc<RoomInfo>> {
+        self.lock().get(name).cloned()
+    }
+
+    /// The room called `name`, created if needed (not counted as joined; a
+    /// room opened only to retain a publish goes after the retain TTL).
+    pub fn open(&self, name: &str) -> Arc<RoomInfo> {
+        self.open_locked(&mut self.lock(), name)
+    }
+
+    fn open_locked(
+        &self,
+        rooms: &mut HashMap<Box<str>, Arc<RoomInfo>>,
+        name: &str,
+    ) -> Arc<RoomInfo> {
+        if let Some(room) = rooms.get(name) {
+            return room.clone();
+        }
+        let room = Arc::new(RoomInfo {
+            id: self.next_id.fetch_add(1, Relaxed),
+            name: name.into(),
+            members: AtomicUsize::new(0),
+            publishers: AtomicUsize::new(0),
+            publisher_only: self.publisher_only.iter().any(|g| glob_match(g, name)),
+            retained: Mutex::new(None),
+            last_active_ms: AtomicU64::new(self.now_ms()),
+        });
+        rooms.insert(name.into(), room.clone());
+        room
+    }
+
+    /// Joins `name` in `role`; the room is created on first join.
+    pub fn join(&self, name: &str, role: Role) -> Arc<RoomInfo> {
+        // Counted under the lock, so a concurrent last leave cannot remove
+        // the room between finding it and joining it.
+        let mut rooms = self.lock();
+        let room = self.open_locked(&mut rooms, name);
+        self.counter(&room, role).fetch_add(1, Relaxed);
+        drop(rooms);
+        room.last_active_ms.store(self.now_ms(), Relaxed);
+        room
+    }
+
+    /// Leaves a room; the room goes with its last connection unless it
+    /// retains a message (then [`Registry::expire`] removes it later).
+    pub fn leave(&self, room: &Arc<RoomInfo>, role: Role) {
+        let mut rooms = self.lock();
+        self.counter(room, role).fetch_sub(1, Relaxed);
+        room.last_active_ms.store(self.now_ms(), Relaxed);
+        if is_empty(room) && room.retained().is_none() {
+            rooms.remove(&room.name);
+        }
+    }
+
+    fn counter<'a>(&self, room: &'a RoomInfo, role: Role) -> &'a AtomicUsize {
+        match role {
+            Role::Member => &room.members,
+            Role::Publisher => &room.publishers,
+        }
+    }
+
+    /// Records a published message: kept as the room's retained message
+    /// when `--retain` is on.
+    pub fn published(&self, room: &RoomInfo, frame: &Frame) {
+        room.last_active_ms.store(self.now_ms(), Relaxed);
+        if self.retain {
+            *room.retained.lock().expect("bug: retained lock poisoned") = Some(frame.clone());
+        }
+    }
+
+    /// Removes rooms without connections that have been idle for `ttl`
+    /// (so retained messages do not outlive interest in them), and rooms
+    /// opened for a publish that found nobody.
+    pub fn expire(&self, ttl: Duration) {
+        let now = self.now_ms();
+        let ttl = ttl.as_millis() as u64;
+        self.lock().retain(|_, room| {
+            let idle = now.saturating_sub(room.last_active_ms.load(Relaxed));
+            !is_empty(room) || (room.retained().is_some() && idle < ttl)
+        });
+    }
+
+    /// Rooms currently held (with members or a retained message).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no room is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes held in retained messages.
+    pub fn retained_bytes(&self) -> usize {
+        self.lock()
+            .values()
+            .filter_map(|room| room.retained().map(|f| f.len()))
+            .sum()
+    }
+}
+
+fn is_empty(room: &RoomInfo) -> bool {
+    room.members.load(Relaxed) == 0 && room.publishers.load(Relaxed) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_exist_while_joined_and_go_on_last_leave() {
+        let registry = Registry::new(vec![], false);
+        let a = registry.join("/a", Role::Member);
+        let b = registry.join("/a", Role::Publisher);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(registry.len(), 1);
+        assert!(a.is_publisher_fed());
+        registry.leave(&b, Role::Publisher);
+        assert!(!a.is_publisher_fed());
+        registry.leave(&a, Role::Member);
+        assert_eq!(registry.len(), 0);
+        let again = registry.join("/a", Role::Member);
+        assert_ne!(again.id, a.id, "a new room gets a new id");
+    }
+
+    #[test]
+    fn retained_rooms_outlive_members_until_the_ttl() {
+        let registry = Registry::new(vec![], true);
+        let room = registry.join("/prices", Role::Member);
+        registry.published(&room, &Frame::from(&b"\x81\x0242"[..]));
+        registry.leave(&room, Role::Member);
+        assert_eq!(registry.len(), 1);
+        registry.expire(Duration::from_secs(60));
+        assert_eq!(registry.len(), 1);
+        std::thread::sleep(Duration::from_millis(20));
+        registry.expire(Duration::from_millis(10));
+        assert_eq!(registry.len(), 0);
+    }
+
+    #[test]
+    fn publisher_only_globs_mark_rooms() {
+        let registry = Registry::new(vec!["/game/*".into()], false);
+        assert!(registry.join("/game/42", Role::Member).is_publisher_fed());
+        assert!(!registry.join("/chat", Role::Member).is_publisher_fed());
+    }
+}

@@ -1,0 +1,213 @@
+//! Rooms, HTTP publishing and publisher connections, over real sockets.
+
+mod support;
+
+use std::time::Duration;
+use support::*;
+use tungstenite::Message;
+
+fn connect_to(relay: &Relay, path: &str) -> Client {
+    let mut client = connect_raw(&format!("ws://{}{path}", relay.addr));
+    assert_eq!(next_message(&mut client), Message::text("Hello, World!"));
+    client
+}
+
+fn wait_open(relay: &Relay, n: u64) {
+    relay.wait_for("clients open", |_| relay.websockets() == n);
+}
+
+fn publish(relay: &Relay, path: &str, headers: &str, body: &[u8]) -> String {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n{headers}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    http_exchange(relay.addr, &request)
+}
+
+#[test]
+fn two_rooms_do_not_leak_into_each_other() {
+    let relay = Relay::start();
+    let mut a1 = connect_to(&relay, "/a");
+    let mut a2 = connect_to(&relay, "/a");
+    let mut b1 = connect_to(&relay, "/b");
+    let mut root = connect_to(&relay, "/");
+    wait_open(&relay, 4);
+    a1.send(Message::text("for a")).unwrap();
+    assert_eq!(next_message(&mut a2), Message::text("for a"));
+    assert_silent(&mut b1, Duration::from_millis(200));
+    assert_silent(&mut root, Duration::from_millis(10));
+    assert_silent(&mut a1, Duration::from_millis(10));
+}
+
+#[test]
+fn members_on_different_workers_all_receive() {
+    let relay = Relay::start_with(|c| c.workers = 3);
+    let mut members: Vec<Client> = (0..9)
+        .map(|_| connect_to(&relay, "/prices/btc-usd"))
+        .collect();
+    let mut outsider = connect_to(&relay, "/prices/eth-usd");
+    wait_open(&relay, 10);
+    members[4].send(Message::text("42000")).unwrap();
+    for (i, member) in members.iter_mut().enumerate() {
+        if i != 4 {
+            assert_eq!(next_message(member), Message::text("42000"));
+        }
+    }
+    assert_silent(&mut outsider, Duration::from_millis(200));
+}
+
+#[test]
+fn http_publish_reaches_all_members_and_reports_the_count() {
+    let relay = Relay::start_with(|c| c.workers = 2);
+    let mut members: Vec<Client> = (0..3)
+        .map(|_| connect_to(&relay, "/prices/btc-usd"))
+        .collect();
+    let mut other = connect_to(&relay, "/");
+    wait_open(&relay, 4);
+    let answer = publish(&relay, "/publish/prices/btc-usd", "", b"43000");
+    assert!(answer.starts_with("HTTP/1.1 202 "), "{answer}");
+    assert!(answer.contains("application/json"), "{answer}");
+    assert!(
+        answer.ends_with("{\"room\": \"/prices/btc-usd\", \"recipients\": 3}\n"),
+        "{answer}"
+    );
+    for member in &mut members {
+        assert_eq!(next_message(member), Message::text("43000"));
+    }
+    assert_silent(&mut other, Duration::from_millis(200));
+
+    let answer = publish(
+        &relay,
+        "/publish/",
+        "Content-Type: application/octet-stream\r\n",
+        &[1, 2, 3],
+    );
+    assert!(answer.contains("\"recipients\": 1"), "{answer}");
+    assert_eq!(next_message(&mut other), Message::binary(vec![1u8, 2, 3]));
+}
+
+#[test]
+fn bad_publish_requests_get_401_400_411_413() {
+    let relay = Relay::start_with(|c| {
+        c.publish_token = Some("pub-secret".into());
+        c.max_message = 16;
+    });
+    let auth = "Authorization: Bearer pub-secret\r\n";
+    let status = |answer: String| answer.split(' ').nth(1).unwrap_or_default().to_string();
+    assert_eq!(status(publish(&relay, "/publish/a", "", b"x")), "401");
+    assert_eq!(
+        status(publish(
+            &relay,
+            "/publish/a",
+            "Authorization: Bearer wrong\r\n",
+            b"x"
+        )),
+        "401"
+    );
+    assert_eq!(status(publish(&relay, "/publish/a", auth, b"x")), "202");
+    assert_eq!(
+        status(publish(&relay, "/publish/bad%room", auth, b"x")),
+        "400"
+    );
+    assert_eq!(
+        status(publish(&relay, "/publish/a", auth, &[b'x'; 17])),
+        "413"
+    );
+    let no_length = http_exchange(
+        relay.addr,
+        format!("POST /publish/a HTTP/1.1\r\n{auth}\r\n").as_bytes(),
+    );
+    assert_eq!(status(no_length), "411");
+}
+
+#[test]
+fn publisher_messages_reach_members_and_member_messages_reach_only_publishers() {
+    let relay = Relay::start_with(|c| {
+        c.publish_token = Some("game-key".into());
+        c.workers = 2;
+    });
+    let mut server1 = connect_to(&relay, "/game/1?role=publisher&token=game-key");
+    let mut server2 = connect_to(&relay, "/game/1?role=publisher&token=game-key");
+    let mut players: Vec<Client> = (0..3).map(|_| connect_to(&relay, "/game/1")).collect();
+    wait_open(&relay, 5);
+
+    server1.send(Message::text("state: tick 1")).unwrap();
+    for player in &mut players {
+        assert_eq!(next_message(player), Message::text("state: tick 1"));
+    }
+    assert_silent(&mut server2, Duration::from_millis(200));
+
+    players[0].send(Message::text("input: jump")).unwrap();
+    assert_eq!(next_message(&mut server1), Message::text("input: jump"));
+    assert_eq!(next_message(&mut server2), Message::text("input: jump"));
+    for player in &mut players {
+        assert_silent(player, Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn publisher_role_needs_the_publish_token() {
+    let relay = Relay::start_with(|c| c.publish_token = Some("game-key".into()));
+    for path in ["/g?role=publisher", "/g?role=publisher&token=nope"] {
+        let head = UPGRADE_HEAD.replacen("GET / ", &format!("GET {path} "), 1);
+        let answer = http_exchange(relay.addr, head.as_bytes());
+        assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+    }
+    let head = UPGRADE_HEAD
+        .replacen("GET / ", "GET /g?role=publisher ", 1)
+        .replace("\r\n\r\n", "\r\nAuthorization: Bearer game-key\r\n\r\n");
+    let answer = http_exchange_until(relay.addr, head.as_bytes(), "\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 101 "), "{answer}");
+}
+
+#[test]
+fn publisher_only_rooms_drop_member_to_member_traffic() {
+    let relay = Relay::start_with(|c| c.rooms_publisher_only = vec!["/game/*".into()]);
+    let mut a = connect_to(&relay, "/game/7");
+    let mut b = connect_to(&relay, "/game/7");
+    let mut chat1 = connect_to(&relay, "/chat");
+    let mut chat2 = connect_to(&relay, "/chat");
+    wait_open(&relay, 4);
+    a.send(Message::text("cheat")).unwrap();
+    chat1.send(Message::text("hi")).unwrap();
+    assert_eq!(next_message(&mut chat2), Message::text("hi"));
+    assert_silent(&mut b, Duration::from_millis(200));
+    relay.wait_for("drop counted", |h| {
+        h.stats().total(|w| &w.member_messages_dropped) == 1
+    });
+    // HTTP publishes still reach the members.
+    let answer = publish(&relay, "/publish/game/7", "", b"official");
+    assert!(answer.contains("\"recipients\": 2"), "{answer}");
+    assert_eq!(next_message(&mut a), Message::text("official"));
+    assert_eq!(next_message(&mut b), Message::text("official"));
+}
+
+#[test]
+fn retain_gives_a_new_member_the_last_price_after_the_greeting() {
+    let relay = Relay::start_with(|c| c.retain = true);
+    let answer = publish(&relay, "/publish/prices/btc-usd", "", b"41000");
+    assert!(answer.contains("\"recipients\": 0"), "{answer}");
+    let answer = publish(&relay, "/publish/prices/btc-usd", "", b"41500");
+    assert!(answer.contains("\"recipients\": 0"), "{answer}");
+    let mut late = connect_to(&relay, "/prices/btc-usd");
+    assert_eq!(next_message(&mut late), Message::text("41500"));
+    let mut elsewhere = connect_to(&relay, "/prices/eth-usd");
+    assert_silent(&mut elsewhere, Duration::from_millis(200));
+}
+
+#[test]
+fn an_empty_room_is_freed() {
+    let relay = Relay::start();
+    let rooms = |relay: &Relay| relay.handle().registry().len();
+    let a = connect_to(&relay, "/temporary");
+    let b = connect_to(&relay, "/temporary");
+    let c = connect_to(&relay, "/other");
+    wait_open(&relay, 3);
+    assert_eq!(rooms(&relay), 2);
+    drop((a, b));
+    relay.wait_for("room freed", |_| relay.handle().registry().len() == 1);
+    drop(c);
+    relay.wait_for("all rooms freed", |_| rooms(&relay) == 0);
+}
