@@ -47,10 +47,12 @@ impl InflightBudget {
     }
 }
 
-/// What one connection has reserved from the budget.
+/// What one connection has reserved from the budget (four bytes: a
+/// connection never holds 4 GiB of partial message, and one that tries is
+/// refused as over budget).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Reservation {
-    held: usize,
+    held: u32,
 }
 
 /// The budget could not cover a connection's growth.
@@ -60,26 +62,30 @@ pub struct OverBudget;
 impl Reservation {
     /// Bytes held.
     pub fn held(&self) -> usize {
-        self.held
+        self.held as usize
     }
 
     /// Brings the reservation to `buffered`, the bytes the connection holds
     /// now. Growth that does not fit leaves the reservation as it was.
     pub fn settle(&mut self, budget: &InflightBudget, buffered: usize) -> Result<(), OverBudget> {
-        if buffered > self.held {
-            if !budget.try_reserve(buffered - self.held) {
+        let held = self.held as usize;
+        let Ok(target) = u32::try_from(buffered) else {
+            return Err(OverBudget);
+        };
+        if buffered > held {
+            if !budget.try_reserve(buffered - held) {
                 return Err(OverBudget);
             }
-        } else if buffered < self.held {
-            budget.release(self.held - buffered);
+        } else if buffered < held {
+            budget.release(held - buffered);
         }
-        self.held = buffered;
+        self.held = target;
         Ok(())
     }
 
     /// Gives everything back (the connection is gone or its buffers dropped).
     pub fn release_all(&mut self, budget: &InflightBudget) {
-        budget.release(self.held);
+        budget.release(self.held as usize);
         self.held = 0;
     }
 }
@@ -103,6 +109,8 @@ mod tests {
         assert_eq!(budget.used(), 50);
         b.release_all(&budget);
         assert_eq!(budget.used(), 0);
+        let huge = InflightBudget::new(usize::MAX);
+        assert_eq!(a.settle(&huge, 5 << 30), Err(OverBudget));
     }
 
     #[test]

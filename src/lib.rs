@@ -1,6 +1,8 @@
 //! wsrelay: a standalone WebSocket relay on a mio reactor, without an async runtime.
 #![deny(missing_docs)]
 
+pub mod acceptor;
+pub mod admin;
 pub mod admission;
 pub mod bench;
 pub mod capacity;
@@ -10,6 +12,7 @@ pub mod credentials;
 pub mod demo;
 pub mod fanout;
 pub mod frame;
+pub mod guards;
 pub mod handshake;
 pub mod heartbeat;
 pub mod http;
@@ -25,6 +28,7 @@ pub mod server;
 pub mod session;
 pub mod signals;
 pub mod stats;
+pub mod status;
 pub mod timers;
 pub mod trace;
 pub mod units;

@@ -19,6 +19,8 @@ pub struct Sources<'a> {
     pub capacity: &'a Capacity,
     /// The inflight byte budget.
     pub inflight: &'a InflightBudget,
+    /// Rooms that exist now.
+    pub rooms: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -98,6 +100,12 @@ pub fn render(sources: &Sources<'_>) -> String {
         Gauge,
         "Open WebSocket connections.",
         total(|w| &w.websockets),
+    );
+    x.single(
+        "wsrelay_rooms",
+        Gauge,
+        "Rooms with a member, a publisher or a retained message.",
+        sources.rooms as u64,
     );
     x.single(
         "wsrelay_connections_accepted_total",
@@ -265,6 +273,7 @@ mod tests {
             stats: &stats,
             capacity: &capacity,
             inflight: &inflight,
+            rooms: 5,
         })
     }
 
@@ -295,6 +304,7 @@ mod tests {
         assert_eq!(values["wsrelay_backlog_bytes{worker=\"0\"}"], 0);
         assert_eq!(values["wsrelay_backlog_bytes{worker=\"1\"}"], 99);
         assert_eq!(values["wsrelay_inflight_limit_bytes"], 1 << 20);
+        assert_eq!(values["wsrelay_rooms"], 5);
     }
 
     #[test]

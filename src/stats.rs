@@ -15,8 +15,6 @@ pub struct WorkerStats {
     pub websockets: AtomicU64,
     /// Sockets adopted from the acceptor.
     pub accepted: AtomicU64,
-    /// Upgrades refused with an HTTP error status.
-    pub handshake_failures: AtomicU64,
     /// Connections closed for protocol errors.
     pub protocol_errors: AtomicU64,
     /// Messages received from clients.

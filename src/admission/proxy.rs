@@ -82,6 +82,11 @@ impl TrustedProxies {
         TrustedProxies { ranges }
     }
 
+    /// Whether no proxy is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
     /// Whether `ip` is a trusted proxy.
     pub fn trusts(&self, ip: IpAddr) -> bool {
         self.ranges.iter().any(|range| range.contains(ip))
