@@ -1,11 +1,42 @@
 //! Tokens presented with a request, and comparing them in constant time.
 
 use crate::http::Request;
+use std::borrow::Cow;
 
 /// The token a request presents: `Authorization: Bearer <token>`, else the
-/// `token` query parameter.
-pub fn presented_token(request: &Request) -> Option<&str> {
-    bearer_token(request).or_else(|| request.query_param("token"))
+/// `token` query parameter (percent-decoded, as browsers encode it).
+pub fn presented_token(request: &Request) -> Option<Cow<'_, str>> {
+    bearer_token(request)
+        .map(Cow::Borrowed)
+        .or_else(|| request.query_param("token").map(percent_decode))
+}
+
+/// Decodes `%XX` escapes (RFC 3986: `+` stays `+`); a broken escape is
+/// kept as written, bytes that are not UTF-8 become U+FFFD (and match no token).
+fn percent_decode(text: &str) -> Cow<'_, str> {
+    if !text.contains('%') {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The token of an `Authorization: Bearer` header only.
@@ -35,12 +66,18 @@ mod tests {
     #[test]
     fn bearer_header_wins_over_the_query() {
         let r = request(Some("Bearer abc"), Some("token=xyz"));
-        assert_eq!(presented_token(&r), Some("abc"));
+        assert_eq!(presented_token(&r).as_deref(), Some("abc"));
         let r = request(None, Some("role=publisher&token=xyz"));
-        assert_eq!(presented_token(&r), Some("xyz"));
+        assert_eq!(presented_token(&r).as_deref(), Some("xyz"));
         assert_eq!(bearer_token(&r), None);
         let r = request(Some("Basic abc"), None);
         assert_eq!(presented_token(&r), None);
+    }
+
+    #[test]
+    fn query_tokens_are_percent_decoded() {
+        let r = request(None, Some("token=a%20b%2B%2f+c%zz%4"));
+        assert_eq!(presented_token(&r).as_deref(), Some("a b+/+c%zz%4"));
     }
 
     #[test]

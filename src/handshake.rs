@@ -101,7 +101,7 @@ fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
         None | Some("member") => Role::Member,
         Some("publisher") => {
             let token = config.publish_token.as_deref();
-            if !token.is_some_and(|t| token_matches(presented_token(request), t)) {
+            if !token.is_some_and(|t| token_matches(presented_token(request).as_deref(), t)) {
                 return Err(
                     Response::error(401, "a publisher must present the publish token")
                         .with_header("WWW-Authenticate", "Bearer"),
@@ -118,7 +118,7 @@ fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
     };
     if role == Role::Member
         && let Some(token) = config.token.as_deref()
-        && !token_matches(presented_token(request), token)
+        && !token_matches(presented_token(request).as_deref(), token)
     {
         return Err(Response::error(
             401,
