@@ -28,10 +28,27 @@ pub struct ServerHandle {
     admin: Option<AdminServer>,
 }
 
+/// Pending connections the kernel may queue for `accept` (it caps this at
+/// `net.core.somaxconn`). mio binds with 128, which a burst of clients
+/// overflows while the acceptor is descheduled: their SYNs are dropped and
+/// retried a second later.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Calling `listen` again on a listening socket only changes its backlog.
+fn raise_backlog(listener: &TcpListener) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen on a descriptor we own; no memory is passed.
+    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Binds the listener and starts the acceptor and worker threads.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
     let config = Arc::new(config);
     let mut listener = TcpListener::bind(config.listen)?;
+    raise_backlog(&listener)?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(Stats::new(config.workers));
     let registry = Arc::new(Registry::new(
