@@ -32,6 +32,14 @@ conformance:
 e2e:
 	./e2e/run.sh
 
+## bench: wsrelay side by side with uWebSockets.js, tokio-tungstenite and Node ws (about 5 min once built); writes docs/benchmarks.md and docs/benchmarks.png
+bench:
+	./bench/run.sh
+
+## bench-quick: a short smoke run of the same; report in bench/out/quick/
+bench-quick:
+	./bench/run.sh --quick
+
 ## trace: a traced upgrade against a relay already running on 127.0.0.1:8080
 trace:
 	$(CARGO) run --release -- client ws://127.0.0.1:8080/ --key dGhlIHNhbXBsZSBub25jZQ== --trace --send Hello --count 1 --wait 5s

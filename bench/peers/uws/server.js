@@ -1,0 +1,48 @@
+// uWebSockets.js with the seed's behaviour, written the way a uWS user would:
+// every client subscribes to one topic and a message is published to it from
+// the sender's socket, which uWS excludes from the recipients.
+// A benchmark peer for wsrelay.
+'use strict';
+
+const pkg = '@trufflesuite/uws-js-unofficial';
+// Load the native addon directly: the package silently falls back to a slow
+// pure-JS implementation when no binary matches this Node.js, which would
+// make the comparison meaningless.
+const binary = `${pkg}/binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
+const uWS = require(binary);
+
+const port = Number(process.env.PORT || 8080);
+const host = process.env.HOST || '127.0.0.1';
+const TOPIC = 'all';
+
+uWS.App()
+  .ws('/*', {
+    compression: uWS.DISABLED,
+    // ws's own default maximum message size (100 MiB), as in the seed.
+    maxPayloadLength: 100 * 1024 * 1024,
+    // The seed closes nobody for being quiet; keep idle connections open.
+    idleTimeout: 0,
+    // Same per-client bound as wsrelay's default --max-backlog (1 MiB).
+    maxBackpressure: 1024 * 1024,
+    open: (ws) => {
+      ws.subscribe(TOPIC);
+      ws.send('Hello, World!', false);
+    },
+    message: (ws, message, isBinary) => {
+      ws.publish(TOPIC, message, isBinary);
+    },
+  })
+  .get('/', (res) => {
+    res.writeHeader('Content-Type', 'text/plain').end('Hello, World!');
+  })
+  .listen(host, port, (listenSocket) => {
+    if (!listenSocket) {
+      console.error(`uws peer could not listen on ${host}:${port}`);
+      process.exit(1);
+    }
+    console.log(`uws peer listening on ${host}:${port}`);
+  });
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => process.exit(0));
+}

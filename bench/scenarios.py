@@ -1,0 +1,111 @@
+"""The scenarios of the side-by-side run, as `wsrelay bench` arguments.
+
+Full-speed fan-outs publish for a fixed time (`--duration`) with a message
+cap far above what any server delivers in it, so that the slowest server
+costs no more time than the fastest and a full `make bench` stays well under
+twenty minutes on a 2-core host.
+"""
+
+from dataclasses import dataclass
+
+MESSAGE_SIZE = 64
+# A server process here may hold at most 20,000 descriptors: 19,000
+# connections leave room for the listener, logs and the like.
+IDLE_CONNECTIONS = 19_000
+LARGE_IDLE_CONNECTIONS = 30_000
+# Descriptors a server needs beyond its connections (listener, epoll, stdio...).
+FD_HEADROOM = 200
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One `wsrelay bench` invocation; `key` names it in results and reports."""
+
+    key: str
+    kind: str
+    args: tuple
+    # Run only if the server process may hold this many descriptors.
+    needs_fds: int = 0
+    # Seconds the generator may take before it is killed.
+    timeout_s: int = 240
+
+    def subscribers(self):
+        return _arg_value(self.args, "--subscribers")
+
+    def connections(self):
+        return _arg_value(self.args, "--connections")
+
+    def rate(self):
+        return _arg_value(self.args, "--rate")
+
+
+def _arg_value(args, flag):
+    if flag in args:
+        return int(args[args.index(flag) + 1])
+    return None
+
+
+def idle(connections, hold="2s"):
+    return Scenario(
+        key=f"idle-{connections}",
+        kind="idle",
+        args=("--connections", str(connections), "--hold", hold, "--timeout", "180s"),
+        needs_fds=connections + FD_HEADROOM,
+    )
+
+
+def fanout(subscribers, seconds, max_messages=10_000_000):
+    """Fan-out as fast as the generator's window allows, for `seconds`."""
+    return Scenario(
+        key=f"fanout-{subscribers}",
+        kind="fanout",
+        args=(
+            "--subscribers", str(subscribers),
+            "--size", str(MESSAGE_SIZE),
+            "--messages", str(max_messages),
+            "--duration", f"{seconds}s",
+            "--timeout", "180s",
+        ),
+        needs_fds=subscribers + 1 + FD_HEADROOM,
+    )
+
+
+def fixed_rate(subscribers, rate, seconds):
+    """Fan-out paced at `rate` messages/s: every server gets the same load, so p99 compares."""
+    return Scenario(
+        key=f"rate-{subscribers}x{rate}",
+        kind="fanout",
+        args=(
+            "--subscribers", str(subscribers),
+            "--size", str(MESSAGE_SIZE),
+            "--rate", str(rate),
+            "--messages", str(rate * seconds),
+            # The message count ends the run; the duration is only a backstop.
+            "--duration", f"{seconds * 2}s",
+            "--timeout", "120s",
+        ),
+        needs_fds=subscribers + 1 + FD_HEADROOM,
+    )
+
+
+def full_plan():
+    """The `make bench` scenarios."""
+    return [
+        idle(IDLE_CONNECTIONS),
+        idle(LARGE_IDLE_CONNECTIONS),
+        fanout(100, 10),
+        fanout(1_000, 10),
+        fanout(5_000, 10),
+        # 50k deliveries/s: within what every server sustains here.
+        fixed_rate(1_000, 50, 10),
+    ]
+
+
+def quick_plan():
+    """A smoke run of every scenario kind in about a minute."""
+    return [
+        idle(2_000, hold="1s"),
+        fanout(100, 2),
+        fanout(500, 2),
+        fixed_rate(100, 100, 3),
+    ]

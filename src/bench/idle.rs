@@ -1,0 +1,119 @@
+//! `wsrelay bench idle`: open N connections, hold them, measure the server's memory.
+
+use super::args::{AgentRole, IdleArgs, plan_processes, split_evenly};
+use super::book::AgentBook;
+use super::pool::{AgentPlan, AgentPool};
+use super::procstats::{self, ServerProbe};
+use super::progress::ramp_bar;
+use super::report::{self, IdleReport, RunDetails, round3};
+use super::waits;
+use std::time::{Duration, Instant};
+
+/// Time agents get to report and exit after the scenario's own deadline.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Runs the scenario and prints its report; Ok(false) when it failed.
+pub fn run(args: IdleArgs) -> Result<bool, String> {
+    let common = &args.common;
+    let deadline = Instant::now() + common.timeout;
+    let server = common
+        .server_pid
+        .map(ServerProbe::new)
+        .transpose()
+        .map_err(|e| format!("--server-pid: {e}"))?;
+    let requested = args.connections as usize;
+    let processes = plan_processes(common.procs, 1, requested);
+    let shares = split_evenly(requested, processes);
+
+    let rss_before = server.and_then(|s| s.rss_kib());
+    let server_cpu_before = server.and_then(|s| s.cpu_ms());
+    let own_cpu_before = procstats::own_cpu_ms();
+    let children_cpu_before = procstats::children_cpu_ms();
+
+    let plan = AgentPlan {
+        target: common.url.clone(),
+        role: AgentRole::Idle,
+        connect_timeout: common.connect_timeout,
+        concurrency: common.concurrency,
+        lifetime: common.timeout,
+    };
+    let mut pool =
+        AgentPool::spawn(&plan, &shares, None).map_err(|e| format!("cannot start agents: {e}"))?;
+    let mut book = AgentBook::new(&shares);
+    let bar = ramp_bar(requested as u64, !common.json_only);
+    let ramped = waits::ramp_up(&pool, &mut book, &bar, deadline);
+    bar.finish_and_clear();
+    let ramp = book.ramp();
+    let server_cpu_after = server.and_then(|s| s.cpu_ms());
+
+    if ramp.opened > 0 {
+        waits::absorb_until(&pool, &mut book, deadline.min(Instant::now() + args.hold));
+    }
+    let rss_after = server.and_then(|s| s.rss_kib());
+    pool.broadcast(super::protocol::AgentCommand::Close);
+    let finished = waits::finish(&pool, &mut book, deadline + GRACE);
+    pool.shut_down(Instant::now() + GRACE);
+    let combined = book.combined();
+
+    let ramp_ms = ramp.last_open_ns.saturating_sub(ramp.first_connect_ns) as f64 / 1e6;
+    let mut details = RunDetails {
+        url: common.url.url.clone(),
+        processes,
+        requested: requested as u64,
+        opened: ramp.opened,
+        failed: ramp.failed,
+        dropped: combined.sums.dropped,
+        ..RunDetails::default()
+    };
+    if !ramped {
+        details
+            .problems
+            .push("timed out while opening connections".into());
+    }
+    if ramp.opened < requested as u64 {
+        details.problems.push(format!(
+            "{} of {requested} connections did not open",
+            requested as u64 - ramp.opened
+        ));
+    }
+    if combined.sums.dropped > 0 {
+        details.problems.push(format!(
+            "{} open connections were lost",
+            combined.sums.dropped
+        ));
+    }
+    if !finished || combined.missing_agents > 0 || combined.sums.timed_out {
+        details
+            .problems
+            .push("client processes did not finish in time".into());
+    }
+    let idle = IdleReport {
+        scenario: "idle",
+        connections: ramp.opened,
+        handshakes_per_sec: if ramp_ms > 0.0 {
+            round3(ramp.opened as f64 * 1000.0 / ramp_ms)
+        } else {
+            0.0
+        },
+        server_rss_before_kib: rss_before,
+        server_rss_after_kib: rss_after,
+        rss_per_conn_bytes: match (rss_before, rss_after) {
+            (Some(before), Some(after)) if ramp.opened > 0 => Some(round3(
+                (after as f64 - before as f64) * 1024.0 / ramp.opened as f64,
+            )),
+            _ => None,
+        },
+        server_cpu_ms: server_cpu_before
+            .zip(server_cpu_after)
+            .map(|(before, after)| round3(after - before)),
+        // The agents are reaped by now, so RUSAGE_CHILDREN holds their whole lives.
+        client_cpu_ms: round3(
+            procstats::children_cpu_ms() - children_cpu_before + procstats::own_cpu_ms()
+                - own_cpu_before,
+        ),
+        elapsed_ms: round3(ramp_ms),
+        details,
+    };
+    report::print(&idle, &idle.table(), &idle.details, common.json_only);
+    Ok(idle.details.passed())
+}

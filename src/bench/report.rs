@@ -1,0 +1,325 @@
+//! Results of a scenario: a human table and one JSON line, both on stdout.
+
+use serde::Serialize;
+
+/// Result of `wsrelay bench idle`; serialized fields in the documented order.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleReport {
+    /// Always "idle".
+    pub scenario: &'static str,
+    /// Connections that opened (received their greeting).
+    pub connections: u64,
+    /// Opened connections per second of ramp-up.
+    pub handshakes_per_sec: f64,
+    /// Server VmRSS before connecting, KiB.
+    pub server_rss_before_kib: Option<u64>,
+    /// Server VmRSS with every connection open, KiB.
+    pub server_rss_after_kib: Option<u64>,
+    /// (after - before) / connections, bytes.
+    pub rss_per_conn_bytes: Option<f64>,
+    /// Server CPU time during ramp-up, ms.
+    pub server_cpu_ms: Option<f64>,
+    /// The generator's CPU time, all processes, ms.
+    pub client_cpu_ms: f64,
+    /// Ramp-up time: first connect to last greeting, ms.
+    pub elapsed_ms: f64,
+    /// Details for the table only.
+    #[serde(skip)]
+    pub details: RunDetails,
+}
+
+/// Result of `wsrelay bench fanout`; serialized fields in the documented order.
+#[derive(Debug, Clone, Serialize)]
+pub struct FanoutReport {
+    /// Always "fanout".
+    pub scenario: &'static str,
+    /// Subscribers asked for.
+    pub subscribers: u64,
+    /// Bytes per message.
+    pub size: u64,
+    /// Messages published.
+    pub sent: u64,
+    /// Messages received, summed over subscribers.
+    pub delivered: u64,
+    /// subscribers x sent - delivered.
+    pub lost: u64,
+    /// First publish to last delivery, ms.
+    pub elapsed_ms: f64,
+    /// delivered / elapsed.
+    pub delivered_per_sec: f64,
+    /// Median publish-to-receive latency, µs.
+    pub p50_us: Option<f64>,
+    /// 99th percentile latency, µs.
+    pub p99_us: Option<f64>,
+    /// Largest latency, µs.
+    pub max_us: Option<f64>,
+    /// Server CPU time during the measured phase, ms.
+    pub server_cpu_ms: Option<f64>,
+    /// Server CPU time per delivered message, µs.
+    pub server_cpu_per_delivered_us: Option<f64>,
+    /// Server's peak VmRSS during the measured phase, KiB.
+    pub server_peak_rss_kib: Option<u64>,
+    /// The generator's CPU time during the measured phase, all processes, ms.
+    pub client_cpu_ms: f64,
+    /// Details for the table only.
+    #[serde(skip)]
+    pub details: RunDetails,
+}
+
+/// Figures that explain a run but are not part of the JSON line.
+#[derive(Debug, Clone, Default)]
+pub struct RunDetails {
+    /// The URL driven.
+    pub url: String,
+    /// Client processes used.
+    pub processes: usize,
+    /// Connections asked for.
+    pub requested: u64,
+    /// Connections that received their greeting.
+    pub opened: u64,
+    /// Connections that failed to open.
+    pub failed: u64,
+    /// Open connections lost before the end.
+    pub dropped: u64,
+    /// Fan-out: messages received twice.
+    pub duplicates: u64,
+    /// Fan-out: messages that were not the publisher's.
+    pub unexpected: u64,
+    /// Why the run counts as failed; empty when it passed.
+    pub problems: Vec<String>,
+}
+
+impl RunDetails {
+    /// True when nothing went wrong.
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Rounds to three decimals, to keep the JSON line readable.
+pub fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+/// Prints the table and what went wrong (unless `json_only`), then the JSON line.
+pub fn print<R: Serialize>(
+    report: &R,
+    table: &[(String, String)],
+    details: &RunDetails,
+    json_only: bool,
+) {
+    if !json_only {
+        print!("{}", render_table(table));
+        for problem in &details.problems {
+            println!("FAILED: {problem}");
+        }
+    }
+    println!(
+        "{}",
+        serde_json::to_string(report).expect("reports serialize")
+    );
+}
+
+/// Two aligned columns, one row per metric.
+pub fn render_table(rows: &[(String, String)]) -> String {
+    let width = rows
+        .iter()
+        .map(|(name, _)| name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let value_width = rows
+        .iter()
+        .map(|(_, value)| value.chars().count())
+        .max()
+        .unwrap_or(0);
+    let rule = format!("+-{}-+-{}-+\n", "-".repeat(width), "-".repeat(value_width));
+    let mut out = rule.clone();
+    for (name, value) in rows {
+        out.push_str(&format!("| {name:<width$} | {value:>value_width$} |\n"));
+    }
+    out.push_str(&rule);
+    out
+}
+
+/// "-" for a missing figure.
+pub fn or_dash<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+impl IdleReport {
+    /// Rows of the human table.
+    pub fn table(&self) -> Vec<(String, String)> {
+        let d = &self.details;
+        let mut rows = vec![
+            (
+                "scenario".into(),
+                format!("idle, {} client process(es)", d.processes),
+            ),
+            ("server".into(), d.url.clone()),
+            (
+                "connections opened".into(),
+                format!("{} / {}", self.connections, d.requested),
+            ),
+            (
+                "failed / dropped".into(),
+                format!("{} / {}", d.failed, d.dropped),
+            ),
+            (
+                "handshakes/s".into(),
+                format!("{:.0}", self.handshakes_per_sec),
+            ),
+            ("ramp-up".into(), format!("{:.1} ms", self.elapsed_ms)),
+            (
+                "server RSS before".into(),
+                or_dash(self.server_rss_before_kib.map(|k| format!("{k} KiB"))),
+            ),
+            (
+                "server RSS after".into(),
+                or_dash(self.server_rss_after_kib.map(|k| format!("{k} KiB"))),
+            ),
+            (
+                "server RSS per connection".into(),
+                or_dash(self.rss_per_conn_bytes.map(|b| format!("{b:.0} B"))),
+            ),
+            (
+                "server CPU (ramp-up)".into(),
+                or_dash(self.server_cpu_ms.map(|ms| format!("{ms:.0} ms"))),
+            ),
+            ("client CPU".into(), format!("{:.0} ms", self.client_cpu_ms)),
+        ];
+        rows.push(("result".into(), verdict(d)));
+        rows
+    }
+}
+
+impl FanoutReport {
+    /// Rows of the human table.
+    pub fn table(&self) -> Vec<(String, String)> {
+        let d = &self.details;
+        let us = |v: Option<f64>| or_dash(v.map(|us| format!("{us:.1} µs")));
+        vec![
+            (
+                "scenario".into(),
+                format!("fanout, {} client process(es)", d.processes),
+            ),
+            ("server".into(), d.url.clone()),
+            (
+                "subscribers opened".into(),
+                format!("{} / {}", d.opened, d.requested),
+            ),
+            (
+                "failed / dropped".into(),
+                format!("{} / {}", d.failed, d.dropped),
+            ),
+            ("message size".into(), format!("{} B", self.size)),
+            ("sent".into(), self.sent.to_string()),
+            ("delivered".into(), self.delivered.to_string()),
+            (
+                "lost / duplicate / foreign".into(),
+                format!("{} / {} / {}", self.lost, d.duplicates, d.unexpected),
+            ),
+            ("elapsed".into(), format!("{:.1} ms", self.elapsed_ms)),
+            (
+                "delivered msg/s".into(),
+                format!("{:.0}", self.delivered_per_sec),
+            ),
+            ("latency p50".into(), us(self.p50_us)),
+            ("latency p99".into(), us(self.p99_us)),
+            ("latency max".into(), us(self.max_us)),
+            (
+                "server CPU".into(),
+                or_dash(self.server_cpu_ms.map(|ms| format!("{ms:.0} ms"))),
+            ),
+            (
+                "server CPU per delivered".into(),
+                us(self.server_cpu_per_delivered_us),
+            ),
+            (
+                "server peak RSS".into(),
+                or_dash(self.server_peak_rss_kib.map(|k| format!("{k} KiB"))),
+            ),
+            ("client CPU".into(), format!("{:.0} ms", self.client_cpu_ms)),
+            ("result".into(), verdict(d)),
+        ]
+    }
+}
+
+fn verdict(details: &RunDetails) -> String {
+    if details.passed() {
+        "ok".into()
+    } else {
+        "FAILED".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle() -> IdleReport {
+        IdleReport {
+            scenario: "idle",
+            connections: 50,
+            handshakes_per_sec: 1234.5,
+            server_rss_before_kib: None,
+            server_rss_after_kib: None,
+            rss_per_conn_bytes: None,
+            server_cpu_ms: None,
+            client_cpu_ms: 12.0,
+            elapsed_ms: 40.5,
+            details: RunDetails {
+                requested: 50,
+                opened: 50,
+                ..RunDetails::default()
+            },
+        }
+    }
+
+    #[test]
+    fn json_line_starts_with_the_scenario_and_has_the_documented_fields() {
+        let line = serde_json::to_string(&idle()).unwrap();
+        assert!(
+            line.starts_with(r#"{"scenario":"idle","connections":50,"handshakes_per_sec":1234.5,"#)
+        );
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = vec![
+            "scenario",
+            "connections",
+            "handshakes_per_sec",
+            "server_rss_before_kib",
+            "server_rss_after_kib",
+            "rss_per_conn_bytes",
+            "server_cpu_ms",
+            "client_cpu_ms",
+            "elapsed_ms",
+        ];
+        expected.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, expected);
+        assert!(value["server_rss_before_kib"].is_null());
+    }
+
+    #[test]
+    fn table_is_aligned_and_shows_failures() {
+        let mut report = idle();
+        report.details.problems.push("3 connections failed".into());
+        let text = render_table(&report.table());
+        let widths: Vec<usize> = text.lines().map(|line| line.chars().count()).collect();
+        assert!(widths.windows(2).all(|w| w[0] == w[1]), "{text}");
+        assert!(text.contains(" FAILED |"), "{text}");
+        assert!(!report.details.passed());
+    }
+
+    #[test]
+    fn rounding() {
+        assert_eq!(round3(1.23456), 1.235);
+        assert_eq!(round3(-0.0004), -0.0);
+    }
+}
