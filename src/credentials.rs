@@ -51,6 +51,44 @@ pub fn token_matches(presented: Option<&str>, expected: &str) -> bool {
     presented.is_some_and(|p| constant_time_eq::constant_time_eq(p.as_bytes(), expected.as_bytes()))
 }
 
+/// A request head with credentials masked: the value of `Authorization`
+/// and of a `token` query parameter become `<redacted>`.
+pub fn redact(head: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if i == 0 {
+            out.push_str(&redact_query_token(line));
+        } else if line
+            .split_once(':')
+            .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"))
+        {
+            let (name, _) = line.split_once(':').expect("bug: checked above");
+            let ending = if line.ends_with("\r\n") { "\r\n" } else { "" };
+            out.push_str(&format!("{name}: <redacted>{ending}"));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out.into_bytes()
+}
+
+/// The request line with the value of every `token=` query parameter masked.
+fn redact_query_token(line: &str) -> String {
+    let Some((before, after)) = line.split_once('?') else {
+        return line.to_string();
+    };
+    let (query, rest) = after.split_at(after.find([' ', '#']).unwrap_or(after.len()));
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("token", _)) => "token=<redacted>".to_string(),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{before}?{}{rest}", query.join("&"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +116,20 @@ mod tests {
     fn query_tokens_are_percent_decoded() {
         let r = request(None, Some("token=a%20b%2B%2f+c%zz%4"));
         assert_eq!(presented_token(&r).as_deref(), Some("a b+/+c%zz%4"));
+    }
+
+    #[test]
+    fn redaction_masks_the_header_and_the_query_token() {
+        let head = b"GET /room?role=publisher&token=s3cret HTTP/1.1\r\nHost: x\r\n\
+authorization: Bearer s3cret\r\nOrigin: o\r\n\r\n";
+        let redacted = String::from_utf8(redact(head)).unwrap();
+        assert!(!redacted.contains("s3cret"), "{redacted}");
+        assert!(
+            redacted
+                .starts_with("GET /room?role=publisher&token=<redacted> HTTP/1.1\r\nHost: x\r\n")
+        );
+        assert!(redacted.contains("authorization: <redacted>\r\nOrigin: o\r\n\r\n"));
+        assert_eq!(redact(b"GET / HTTP/1.1\r\n\r\n"), b"GET / HTTP/1.1\r\n\r\n");
     }
 
     #[test]

@@ -442,7 +442,9 @@ impl Session {
 /// received, the accept-key derivation, and the answer as sent.
 fn trace_exchange(raw: &[u8], request: &Request, answer: &Answer) {
     use crate::trace::{Direction, accept_derivation, http_message};
-    let mut text = http_message(Direction::ClientToServer, raw);
+    // Tokens never reach a log, not even the byte-level trace.
+    let raw = crate::credentials::redact(raw);
+    let mut text = http_message(Direction::ClientToServer, &raw);
     match answer {
         Answer::Upgrade(upgrade) => {
             text.push_str(&accept_derivation(
