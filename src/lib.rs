@@ -54,13 +54,15 @@ pub fn serve_main(args: config::ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    log::info!(
-        "listening on {} with {workers} workers; connection ceiling {ceiling} (file-descriptor limit)",
-        handle.local_addr()
-    );
+    // Before announcing the address: a supervisor may signal as soon as it reads it.
     if let Err(error) = signals::install(handle.shutdown_trigger()) {
         log::warn!("signal handlers not installed: {error}");
     }
+    log::info!(
+        "listening on {} with {workers} workers; connection limit {} (file descriptors allow {ceiling})",
+        handle.local_addr(),
+        handle.guards().capacity.max()
+    );
     match handle.wait() {
         Ok(()) => {
             log::info!("stopped");
