@@ -120,11 +120,27 @@ impl Acceptor {
         }
     }
 
-    /// Accepts until the queue is empty or the process is out of descriptors.
+    /// Accepts until the queue is empty or the process is out of
+    /// descriptors. Each worker that got sockets is woken once per burst,
+    /// not once per socket.
     fn accept_all(&mut self, now: Instant) {
+        let mut handed = vec![false; self.workers.len()];
+        self.accept_burst(now, &mut handed);
+        for (worker, handed) in self.workers.iter().zip(handed) {
+            if handed {
+                worker.wake();
+            }
+        }
+    }
+
+    fn accept_burst(&mut self, now: Instant, handed: &mut [bool]) {
         loop {
             match self.listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer, now),
+                Ok((stream, peer)) => {
+                    if let Some(worker) = self.admit(stream, peer, now) {
+                        handed[worker] = true;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_out_of_descriptors(&e) => {
@@ -142,7 +158,13 @@ impl Acceptor {
         }
     }
 
-    fn admit(&mut self, stream: TcpStream, peer: std::net::SocketAddr, now: Instant) {
+    /// Hands the socket to the next worker (returned) or refuses it with 503.
+    fn admit(
+        &mut self,
+        stream: TcpStream,
+        peer: std::net::SocketAddr,
+        now: Instant,
+    ) -> Option<usize> {
         let acceptor_stats = &self.stats.acceptor;
         if !self.guards.capacity.try_admit() {
             WorkerStats::add(&acceptor_stats.refused_max_connections, 1);
@@ -153,7 +175,8 @@ impl Acceptor {
                     self.guards.capacity.max()
                 );
             }
-            return self.refuse(stream, now);
+            self.refuse(stream, now);
+            return None;
         }
         if self.at_limit {
             self.at_limit = false;
@@ -167,28 +190,30 @@ impl Acceptor {
                     self.guards.capacity.release();
                     WorkerStats::add(&acceptor_stats.refused_per_ip, 1);
                     log::debug!("peer={peer} refused: per-address connection limit");
-                    return self.refuse(stream, now);
+                    self.refuse(stream, now);
+                    return None;
                 }
                 true
             }
             _ => false,
         };
         let _ = stream.set_nodelay(true);
-        let worker = &self.workers[self.next];
+        let index = self.next;
         self.next = (self.next + 1) % self.workers.len();
         let adopted = Adopted {
             stream,
             peer,
             ip_counted,
         };
-        match worker.adopt.send(adopted) {
-            Ok(()) => worker.wake(),
+        match self.workers[index].adopt.send(adopted) {
+            Ok(()) => Some(index),
             Err(returned) => {
                 // The worker is gone (shutting down); undo the counts.
                 self.guards.capacity.release();
                 if let (true, Some(limit)) = (returned.0.ip_counted, &self.guards.per_ip) {
                     limit.release(peer.ip());
                 }
+                None
             }
         }
     }

@@ -6,14 +6,8 @@ use std::time::Duration;
 /// (`B`, `KB`/`KiB`, `MB`/`MiB`, `GB`/`GiB`; the decimal and binary forms both
 /// mean powers of 1024, as operators expect from a buffer size).
 pub fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}: expected e.g. 16MiB, 64KiB or 1024"))?;
+    let (number, unit) = split_number(text)
+        .ok_or_else(|| format!("invalid size {text:?}: expected e.g. 16MiB, 64KiB or 1024"))?;
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -29,14 +23,8 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 
 /// Parses a duration: a number with `ms`, `s`, `m` or `h` (a bare number means seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 10s, 500ms or 2m"))?;
+    let (number, unit) = split_number(text)
+        .ok_or_else(|| format!("invalid duration {text:?}: expected e.g. 10s, 500ms or 2m"))?;
     let millis = match unit.trim() {
         "ms" => Some(number),
         "" | "s" => number.checked_mul(1_000),
@@ -47,6 +35,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     millis
         .map(Duration::from_millis)
         .ok_or_else(|| format!("duration {text:?} is too large"))
+}
+
+/// Splits `"16MiB"` into `(16, "MiB")`; `None` without a leading number.
+fn split_number(text: &str) -> Option<(u64, &str)> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    Some((digits.parse().ok()?, unit))
 }
 
 #[cfg(test)]

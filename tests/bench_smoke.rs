@@ -2,87 +2,15 @@
 //! `make test`: the JSON line must report every connection opened and every
 //! message delivered. Nothing here measures speed.
 
-use serde_json::Value;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-const WSRELAY: &str = env!("CARGO_BIN_EXE_wsrelay");
-
-/// A server process that is killed when the test ends, pass or fail.
-struct ServerGuard {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_server() -> ServerGuard {
-    let port = free_port();
-    let child = Command::new(WSRELAY)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start wsrelay serve");
-    let mut server = ServerGuard { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!("wsrelay serve exited early: {status}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "wsrelay serve did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server
-}
-
-fn bench(args: &[&str]) -> Output {
-    Command::new(WSRELAY)
-        .arg("bench")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run wsrelay bench")
-}
-
-/// The one JSON line of a run.
-fn json_line(output: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let lines: Vec<&str> = stdout
-        .lines()
-        .filter(|line| line.starts_with(r#"{"scenario":"#))
-        .collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected one JSON line; stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(lines[0]).expect("valid JSON")
-}
+use support::process::{ServerProcess, bench, free_port, json_line};
 
 #[test]
 fn idle_opens_every_connection_and_reads_server_memory() {
-    let server = start_server();
+    let server = ServerProcess::start(&[]);
     let url = format!("ws://127.0.0.1:{}/", server.port);
-    let pid = server.child.id().to_string();
+    let pid = server.pid().to_string();
     let output = bench(&[
         "idle",
         "--url",
@@ -117,9 +45,9 @@ fn idle_opens_every_connection_and_reads_server_memory() {
 
 #[test]
 fn fanout_delivers_every_message_to_every_subscriber() {
-    let server = start_server();
+    let server = ServerProcess::start(&[]);
     let url = format!("ws://127.0.0.1:{}/", server.port);
-    let pid = server.child.id().to_string();
+    let pid = server.pid().to_string();
     let output = bench(&[
         "fanout",
         "--url",

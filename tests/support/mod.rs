@@ -2,6 +2,8 @@
 //! clients with timeouts, and a raw-socket client for malformed input.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
