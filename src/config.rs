@@ -1,6 +1,8 @@
 //! Command-line flags (each also read from `WSRELAY_<FLAG>`) and the
 //! validated configuration shared by every thread.
 
+use crate::admission::{Cidr, OriginPolicy, TrustedProxies};
+use crate::heartbeat::Heartbeat;
 use crate::units::{parse_duration, parse_size};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -100,7 +102,57 @@ pub struct ServeArgs {
         env = "WSRELAY_TRUSTED_PROXY",
         value_delimiter = ','
     )]
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<Cidr>,
+
+    /// Ping a connection after this long without a frame from it.
+    #[arg(long, env = "WSRELAY_PING_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// Close a connection with 1001 after this long without any frame (pongs included).
+    #[arg(long, env = "WSRELAY_IDLE_TIMEOUT", default_value = "75s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Open sockets past which new ones are answered 503 (default: what the
+    /// file-descriptor limit allows).
+    #[arg(long, env = "WSRELAY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Open sockets per client address past which new ones are answered 503 (default: no limit).
+    #[arg(long, env = "WSRELAY_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<u32>,
+
+    /// Bytes all connections together may hold in partly received messages;
+    /// a message that would pass it gets Close 1009 (default: a quarter of memory).
+    #[arg(long, env = "WSRELAY_MAX_INFLIGHT", value_parser = parse_size)]
+    pub max_inflight: Option<usize>,
+
+    /// Messages a connection may send per second (bursts of one second's
+    /// worth); a faster one is closed with 1008 (default: no limit).
+    #[arg(long, env = "WSRELAY_MAX_MESSAGES_PER_SEC")]
+    pub max_messages_per_sec: Option<u32>,
+
+    /// An origin (`https://app.example.com`, or `*`) whose pages may open
+    /// WebSockets (repeatable). Without any, every origin may. The relay's
+    /// own origin always may.
+    #[arg(
+        long = "allow-origin",
+        env = "WSRELAY_ALLOW_ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allow_origins: Vec<String>,
+
+    /// Refuse upgrades without an Origin header (non-browser clients) with 403.
+    #[arg(long, env = "WSRELAY_REQUIRE_ORIGIN")]
+    pub require_origin: bool,
+
+    /// Shared secret every WebSocket client must present
+    /// (`Authorization: Bearer <token>` or `?token=`); otherwise 401.
+    #[arg(long, env = "WSRELAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Serve /healthz and /metrics on this address instead of the main port.
+    #[arg(long, env = "WSRELAY_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
 
     /// Print each upgrade request and response as on the wire, the accept-key
     /// derivation and one line per frame of that connection's first frames.
@@ -141,8 +193,24 @@ pub struct Config {
     pub retain_ttl: Duration,
     /// Globs of publisher-only rooms.
     pub rooms_publisher_only: Vec<String>,
-    /// Trusted proxy networks (CIDR text).
-    pub trusted_proxies: Vec<String>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Ping interval and idle timeout.
+    pub heartbeat: Heartbeat,
+    /// Ceiling of open sockets; `None`: from the file-descriptor limit at start.
+    pub max_connections: Option<usize>,
+    /// Ceiling of open sockets per client address.
+    pub max_connections_per_ip: Option<u32>,
+    /// Budget for partly received messages, bytes.
+    pub max_inflight: usize,
+    /// Messages per second per connection.
+    pub max_messages_per_sec: Option<u32>,
+    /// Which origins may upgrade.
+    pub origins: OriginPolicy,
+    /// Shared secret for WebSocket clients (never logged).
+    pub token: Option<String>,
+    /// Separate address for /healthz and /metrics.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -158,6 +226,23 @@ impl Config {
             (Mode::Broadcast, false) => Some(args.greeting),
             _ => None,
         };
+        if args.ping_interval.is_zero() || args.idle_timeout.is_zero() {
+            return Err("--ping-interval and --idle-timeout must be above zero".into());
+        }
+        if args.max_messages_per_sec == Some(0) {
+            return Err(
+                "--max-messages-per-sec must be at least 1 (leave it out for no limit)".into(),
+            );
+        }
+        if args.max_connections_per_ip == Some(0) {
+            return Err(
+                "--max-connections-per-ip must be at least 1 (leave it out for no limit)".into(),
+            );
+        }
+        if args.token.as_deref() == Some("") {
+            return Err("--token must not be empty".into());
+        }
+        let origins = OriginPolicy::new(&args.allow_origins, args.require_origin)?;
         Ok(Config {
             listen: args.listen,
             mode: args.mode,
@@ -174,7 +259,20 @@ impl Config {
             retain: args.retain,
             retain_ttl: args.retain_ttl,
             rooms_publisher_only: args.rooms_publisher_only,
-            trusted_proxies: args.trusted_proxies,
+            trusted_proxies: TrustedProxies::new(args.trusted_proxies),
+            heartbeat: Heartbeat {
+                ping_interval: args.ping_interval,
+                idle_timeout: args.idle_timeout,
+            },
+            max_connections: args.max_connections,
+            max_connections_per_ip: args.max_connections_per_ip,
+            max_inflight: args
+                .max_inflight
+                .unwrap_or_else(crate::limits::default_inflight_budget),
+            max_messages_per_sec: args.max_messages_per_sec,
+            origins,
+            token: args.token,
+            admin_listen: args.admin_listen,
         })
     }
 

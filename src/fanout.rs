@@ -36,13 +36,25 @@ pub enum Command {
     Shutdown,
 }
 
+/// A socket the acceptor hands to a worker.
+#[derive(Debug)]
+pub struct Adopted {
+    /// The accepted socket.
+    pub stream: TcpStream,
+    /// Its peer address.
+    pub peer: std::net::SocketAddr,
+    /// Whether the acceptor counted the peer's address against
+    /// `--max-connections-per-ip` (the worker releases it).
+    pub ip_counted: bool,
+}
+
 /// How other threads reach one worker.
 #[derive(Clone, Debug)]
 pub struct WorkerHandle {
     /// Broadcasts and control commands (bounded).
     pub inbox: Sender<Command>,
     /// Newly accepted sockets (unbounded: the acceptor must never block).
-    pub adopt: Sender<(TcpStream, std::net::SocketAddr)>,
+    pub adopt: Sender<Adopted>,
     /// Wakes the worker's poll.
     pub waker: Arc<Waker>,
 }
@@ -52,7 +64,7 @@ pub struct WorkerInbox {
     /// Broadcasts and control commands.
     pub inbox: Receiver<Command>,
     /// Newly accepted sockets.
-    pub adopt: Receiver<(TcpStream, std::net::SocketAddr)>,
+    pub adopt: Receiver<Adopted>,
 }
 
 impl WorkerHandle {

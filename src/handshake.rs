@@ -2,7 +2,8 @@
 //!
 //! Checks run in a fixed order so each refusal names its first cause:
 //! method, HTTP version, `Connection`, `Upgrade`, `Sec-WebSocket-Version`,
-//! `Sec-WebSocket-Key`, then the path.
+//! `Sec-WebSocket-Key`, `Origin` (403), the path, the role, then the
+//! `--token` of members (401; publishers present the publish token instead).
 
 use crate::config::Config;
 use crate::credentials::{presented_token, token_matches};
@@ -87,6 +88,12 @@ fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
             "Sec-WebSocket-Key must be the base64 of 16 bytes",
         ));
     }
+    if let Err(refusal) = config
+        .origins
+        .check(request.origin.as_deref(), request.host.as_deref())
+    {
+        return Err(Response::error(403, refusal));
+    }
     if let Err(reason) = validate_room(&request.path) {
         return Err(Response::error(400, reason));
     }
@@ -94,7 +101,7 @@ fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
         None | Some("member") => Role::Member,
         Some("publisher") => {
             let token = config.publish_token.as_deref();
-            if !token.is_some_and(|t| token_matches(presented_token(request), t)) {
+            if !token.is_some_and(|t| token_matches(presented_token(request).as_deref(), t)) {
                 return Err(
                     Response::error(401, "a publisher must present the publish token")
                         .with_header("WWW-Authenticate", "Bearer"),
@@ -109,6 +116,16 @@ fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
             ));
         }
     };
+    if role == Role::Member
+        && let Some(token) = config.token.as_deref()
+        && !token_matches(presented_token(request).as_deref(), token)
+    {
+        return Err(Response::error(
+            401,
+            "this relay needs a token: `Authorization: Bearer <token>` or `?token=`",
+        )
+        .with_header("WWW-Authenticate", "Bearer"));
+    }
     let protocol = select_protocol(request.ws_protocols.as_deref(), &config.subprotocols);
     let accept = accept_key(key);
     let mut response = format!(
@@ -283,6 +300,55 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
         assert!(
             matches!(answer(&request, &config), Answer::Reply { response, .. } if response.status == 401)
         );
+    }
+
+    fn status_with(config: &Config, head: &str) -> u16 {
+        let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
+        match answer(&request, config) {
+            Answer::Reply { response, .. } => response.status,
+            Answer::Upgrade(_) => 101,
+        }
+    }
+
+    #[test]
+    fn foreign_origins_get_403_but_the_relays_own_and_listed_ones_pass() {
+        let mut config = config();
+        config.origins =
+            crate::admission::OriginPolicy::new(&["https://app.example".into()], false).unwrap();
+        let with_origin = |origin: &str| format!("{GOOD}Origin: {origin}\r\n\r\n");
+        assert_eq!(
+            status_with(&config, &with_origin("https://evil.example")),
+            403
+        );
+        assert_eq!(
+            status_with(&config, &with_origin("https://app.example")),
+            101
+        );
+        // GOOD's Host is `x`.
+        assert_eq!(status_with(&config, &with_origin("http://x")), 101);
+        assert_eq!(status_with(&config, &format!("{GOOD}\r\n")), 101);
+        config.origins = crate::admission::OriginPolicy::new(&[], true).unwrap();
+        assert_eq!(status_with(&config, &format!("{GOOD}\r\n")), 403);
+    }
+
+    #[test]
+    fn the_access_token_is_needed_by_members_in_either_form() {
+        let mut config = config();
+        config.token = Some("letmein".into());
+        config.publish_token = Some("pub".into());
+        assert_eq!(status_with(&config, &format!("{GOOD}\r\n")), 401);
+        let bearer = format!("{GOOD}Authorization: Bearer letmein\r\n\r\n");
+        assert_eq!(status_with(&config, &bearer), 101);
+        let query = format!("{}\r\n", GOOD.replace("GET /", "GET /?token=letmein"));
+        assert_eq!(status_with(&config, &query), 101);
+        let wrong = format!("{}\r\n", GOOD.replace("GET /", "GET /?token=letmeout"));
+        assert_eq!(status_with(&config, &wrong), 401);
+        // A publisher is admitted by the publish token alone.
+        let publisher = format!(
+            "{}\r\n",
+            GOOD.replace("GET /", "GET /feed?role=publisher&token=pub")
+        );
+        assert_eq!(status_with(&config, &publisher), 101);
     }
 
     #[test]

@@ -1,24 +1,34 @@
 //! wsrelay: a standalone WebSocket relay on a mio reactor, without an async runtime.
 #![deny(missing_docs)]
 
+pub mod acceptor;
+pub mod admin;
+pub mod admission;
 pub mod bench;
+pub mod capacity;
 pub mod client;
 pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod fanout;
 pub mod frame;
+pub mod guards;
 pub mod handshake;
+pub mod heartbeat;
 pub mod http;
 pub mod http_routes;
+pub mod inflight;
 pub mod limits;
+pub mod metrics;
 pub mod outbound;
 pub mod publish;
+pub mod rate_limit;
 pub mod rooms;
 pub mod server;
 pub mod session;
 pub mod signals;
 pub mod stats;
+pub mod status;
 pub mod timers;
 pub mod trace;
 pub mod units;
@@ -44,13 +54,15 @@ pub fn serve_main(args: config::ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    log::info!(
-        "listening on {} with {workers} workers; connection ceiling {ceiling} (file-descriptor limit)",
-        handle.local_addr()
-    );
+    // Before announcing the address: a supervisor may signal as soon as it reads it.
     if let Err(error) = signals::install(handle.shutdown_trigger()) {
         log::warn!("signal handlers not installed: {error}");
     }
+    log::info!(
+        "listening on {} with {workers} workers; connection limit {} (file descriptors allow {ceiling})",
+        handle.local_addr(),
+        handle.guards().capacity.max()
+    );
     match handle.wait() {
         Ok(()) => {
             log::info!("stopped");

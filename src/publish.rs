@@ -163,7 +163,8 @@ mod tests {
         let mut config = config();
         assert!(authorize(&plain, loopback, &config).is_ok());
         assert_eq!(authorize(&plain, remote, &config).unwrap_err().status, 401);
-        config.trusted_proxies = vec!["127.0.0.0/8".into()];
+        config.trusted_proxies =
+            crate::admission::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
         assert_eq!(
             authorize(&plain, loopback, &config).unwrap_err().status,
             401

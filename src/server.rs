@@ -1,44 +1,75 @@
-//! Binding the listener, spawning workers, the acceptor loop and shutdown.
+//! Binding the listener, spawning workers and the acceptor, and shutdown.
 
+use crate::acceptor::{ACCEPTOR_WAKER, Acceptor, LISTENER};
+use crate::admin::{self, AdminServer, AdminState};
 use crate::config::Config;
-use crate::fanout::{Command, INBOX_CAPACITY, WorkerHandle, WorkerInbox};
+use crate::fanout::{INBOX_CAPACITY, WorkerHandle, WorkerInbox};
+use crate::guards::Guards;
 use crate::rooms::Registry;
 use crate::stats::Stats;
-use crate::worker::{WAKER, Worker};
+use crate::worker::{Shared, WAKER, Worker};
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Interest, Poll, Waker};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
-
-const LISTENER: Token = Token(0);
-const ACCEPTOR_WAKER: Token = Token(1);
-/// How long accepting pauses when the process is out of descriptors.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// A running relay: its address, counters and the means to stop it.
 pub struct ServerHandle {
     addr: SocketAddr,
     stats: Arc<Stats>,
     registry: Arc<Registry>,
+    guards: Arc<Guards>,
     stopping: Arc<AtomicBool>,
     acceptor_waker: Arc<Waker>,
     threads: Vec<JoinHandle<io::Result<()>>>,
+    admin: Option<AdminServer>,
+}
+
+/// Pending connections the kernel may queue for `accept` (it caps this at
+/// `net.core.somaxconn`). mio binds with 128, which a burst of clients
+/// overflows while the acceptor is descheduled: their SYNs are dropped and
+/// retried a second later.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Calling `listen` again on a listening socket only changes its backlog.
+fn raise_backlog(listener: &TcpListener) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen on a descriptor we own; no memory is passed.
+    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Binds the listener and starts the acceptor and worker threads.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
     let config = Arc::new(config);
     let mut listener = TcpListener::bind(config.listen)?;
+    raise_backlog(&listener)?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(Stats::new(config.workers));
     let registry = Arc::new(Registry::new(
         config.rooms_publisher_only.clone(),
         config.retain,
     ));
+    let max_connections = config
+        .max_connections
+        .unwrap_or_else(crate::limits::connection_ceiling);
+    let guards = Arc::new(Guards::new(&config, max_connections));
+    let admin = match config.admin_listen {
+        Some(addr) => Some(admin::start(
+            addr,
+            AdminState {
+                stats: stats.clone(),
+                guards: guards.clone(),
+                registry: registry.clone(),
+            },
+        )?),
+        None => None,
+    };
 
     let mut handles = Vec::new();
     let mut parts = Vec::new();
@@ -63,15 +94,13 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
 
     let mut threads = Vec::new();
     for (index, (poll, inbox)) in parts.into_iter().enumerate() {
-        let worker = Worker::new(
-            index,
-            config.clone(),
-            stats.clone(),
-            registry.clone(),
-            poll,
-            handles.clone(),
-            inbox,
-        );
+        let shared = Shared {
+            config: config.clone(),
+            stats: stats.clone(),
+            registry: registry.clone(),
+            guards: guards.clone(),
+        };
+        let worker = Worker::new(index, shared, poll, handles.clone(), inbox);
         threads.push(
             std::thread::Builder::new()
                 .name(format!("wsrelay-worker-{index}"))
@@ -84,13 +113,15 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     let acceptor_waker = Arc::new(Waker::new(poll.registry(), ACCEPTOR_WAKER)?);
     let stopping = Arc::new(AtomicBool::new(false));
-    let acceptor = Acceptor {
+    let acceptor = Acceptor::new(
         poll,
         listener,
-        workers: handles,
-        next: 0,
-        stopping: stopping.clone(),
-    };
+        handles,
+        stopping.clone(),
+        guards.clone(),
+        config.clone(),
+        stats.clone(),
+    );
     threads.push(
         std::thread::Builder::new()
             .name("wsrelay-acceptor".into())
@@ -100,9 +131,11 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         addr,
         stats,
         registry,
+        guards,
         stopping,
         acceptor_waker,
         threads,
+        admin,
     })
 }
 
@@ -122,18 +155,30 @@ impl ServerHandle {
         &self.registry
     }
 
-    /// Begins a graceful shutdown: stop accepting, send Close 1001 to every
-    /// client, and let workers end once their clients answer or time out.
+    /// The shared limits (open sockets, inflight bytes, per-address counts).
+    pub fn guards(&self) -> &Arc<Guards> {
+        &self.guards
+    }
+
+    /// Where `/healthz` and `/metrics` are served when `--admin-listen` is given.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::local_addr)
+    }
+
+    /// Begins a graceful shutdown: `/healthz` turns 503, accepting stops,
+    /// every client gets Close 1001, and workers end once their clients
+    /// answer or time out.
     pub fn shutdown(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        let _ = self.acceptor_waker.wake();
+        (self.shutdown_trigger())();
     }
 
     /// A handle that can begin shutdown from another thread (signals).
     pub fn shutdown_trigger(&self) -> impl Fn() + Send + 'static {
         let stopping = self.stopping.clone();
+        let guards = self.guards.clone();
         let waker = self.acceptor_waker.clone();
         move || {
+            guards.start_draining();
             stopping.store(true, Ordering::SeqCst);
             let _ = waker.wake();
         }
@@ -151,81 +196,10 @@ impl ServerHandle {
                 outcome = Err(error);
             }
         }
-        outcome
-    }
-}
-
-/// The acceptor: owns the listener and hands sockets to workers in turn.
-struct Acceptor {
-    poll: Poll,
-    listener: TcpListener,
-    workers: Vec<WorkerHandle>,
-    next: usize,
-    stopping: Arc<AtomicBool>,
-}
-
-impl Acceptor {
-    fn run(mut self) -> io::Result<()> {
-        let mut events = Events::with_capacity(64);
-        let mut paused = false;
-        loop {
-            let timeout = paused.then_some(ACCEPT_PAUSE);
-            match self.poll.poll(&mut events, timeout) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            if self.stopping.load(Ordering::SeqCst) {
-                drop(self.listener);
-                for worker in &self.workers {
-                    let _ = worker.inbox.send(Command::Shutdown);
-                    worker.wake();
-                }
-                return Ok(());
-            }
-            // Accept after a pause even without a new event: under edge
-            // triggering the pending connections would not be reported again.
-            paused = !self.accept_all();
-        }
-    }
-
-    /// Accepts until the queue is empty; false if the process ran out of
-    /// descriptors. Each worker that got sockets is woken once per burst,
-    /// not once per socket.
-    fn accept_all(&mut self) -> bool {
-        let mut handed = vec![false; self.workers.len()];
-        let outcome = loop {
-            match self.listener.accept() {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let index = self.next;
-                    self.next = (self.next + 1) % self.workers.len();
-                    handed[index] |= self.workers[index].adopt.send((stream, peer)).is_ok();
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_out_of_descriptors(&e) => {
-                    log::warn!("accept paused: {e}");
-                    break false;
-                }
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    break true;
-                }
-            }
-        };
-        for (worker, handed) in self.workers.iter().zip(handed) {
-            if handed {
-                worker.wake();
-            }
+        // The admin listener outlives the workers, so probes see 503 until the end.
+        if let Some(admin) = self.admin {
+            admin.stop();
         }
         outcome
     }
-}
-
-fn is_out_of_descriptors(error: &io::Error) -> bool {
-    matches!(
-        error.raw_os_error(),
-        Some(libc::EMFILE) | Some(libc::ENFILE)
-    )
 }

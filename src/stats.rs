@@ -15,8 +15,6 @@ pub struct WorkerStats {
     pub websockets: AtomicU64,
     /// Sockets adopted from the acceptor.
     pub accepted: AtomicU64,
-    /// Upgrades refused with an HTTP error status.
-    pub handshake_failures: AtomicU64,
     /// Connections closed for protocol errors.
     pub protocol_errors: AtomicU64,
     /// Messages received from clients.
@@ -37,6 +35,95 @@ pub struct WorkerStats {
     pub http_publishes: AtomicU64,
     /// Bytes queued on this worker's connections.
     pub backlog_bytes: AtomicU64,
+    /// Refused requests and timed-out handshakes, by reason.
+    pub handshake_refusals: [AtomicU64; HandshakeFailure::ALL.len()],
+    /// Upgrades answered 503 for `--max-connections-per-ip` (client address
+    /// known only from `X-Forwarded-For`).
+    pub refused_per_ip: AtomicU64,
+    /// Connections closed with 1009 because `--max-inflight` was reached.
+    pub inflight_refused: AtomicU64,
+    /// Connections closed with 1008 for `--max-messages-per-sec`.
+    pub rate_limited: AtomicU64,
+    /// Heartbeat pings sent.
+    pub pings_sent: AtomicU64,
+    /// Connections closed with 1001 after `--idle-timeout` of silence.
+    pub idle_closed: AtomicU64,
+}
+
+/// Why a request did not become a WebSocket (the `reason` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// Malformed or incomplete upgrade (400, 411).
+    BadRequest,
+    /// Request head or body too large (413, 431).
+    TooLarge,
+    /// Method not allowed (405).
+    Method,
+    /// Unsupported `Sec-WebSocket-Version` (426).
+    Version,
+    /// Nothing at that path (404).
+    NotFound,
+    /// Origin not allowed (403).
+    Origin,
+    /// Missing or wrong token (401).
+    Unauthorized,
+    /// The relay refused for capacity (503).
+    Unavailable,
+    /// The request head did not arrive within `--handshake-timeout`.
+    Timeout,
+    /// Any other error status.
+    Other,
+}
+
+impl HandshakeFailure {
+    /// Every reason, in label order.
+    pub const ALL: [HandshakeFailure; 10] = [
+        HandshakeFailure::BadRequest,
+        HandshakeFailure::TooLarge,
+        HandshakeFailure::Method,
+        HandshakeFailure::Version,
+        HandshakeFailure::NotFound,
+        HandshakeFailure::Origin,
+        HandshakeFailure::Unauthorized,
+        HandshakeFailure::Unavailable,
+        HandshakeFailure::Timeout,
+        HandshakeFailure::Other,
+    ];
+
+    /// The reason an error status stands for.
+    pub fn from_status(status: u16) -> HandshakeFailure {
+        match status {
+            400 | 411 => HandshakeFailure::BadRequest,
+            413 | 431 => HandshakeFailure::TooLarge,
+            405 => HandshakeFailure::Method,
+            426 => HandshakeFailure::Version,
+            404 => HandshakeFailure::NotFound,
+            403 => HandshakeFailure::Origin,
+            401 => HandshakeFailure::Unauthorized,
+            503 => HandshakeFailure::Unavailable,
+            _ => HandshakeFailure::Other,
+        }
+    }
+
+    /// The metric label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            HandshakeFailure::BadRequest => "bad_request",
+            HandshakeFailure::TooLarge => "too_large",
+            HandshakeFailure::Method => "method",
+            HandshakeFailure::Version => "version",
+            HandshakeFailure::NotFound => "not_found",
+            HandshakeFailure::Origin => "origin",
+            HandshakeFailure::Unauthorized => "unauthorized",
+            HandshakeFailure::Unavailable => "unavailable",
+            HandshakeFailure::Timeout => "timeout",
+            HandshakeFailure::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
 }
 
 impl WorkerStats {
@@ -45,10 +132,27 @@ impl WorkerStats {
         counter.fetch_add(n, Relaxed);
     }
 
+    /// Counts one refused or timed-out handshake.
+    pub fn handshake_failed(&self, reason: HandshakeFailure) {
+        self.handshake_refusals[reason.index()].fetch_add(1, Relaxed);
+    }
+
     /// Subtracts `n` from a gauge.
     pub fn sub(counter: &AtomicU64, n: u64) {
         counter.fetch_sub(n, Relaxed);
     }
+}
+
+/// Counters the acceptor thread keeps (it is their only writer).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct AcceptorStats {
+    /// Sockets answered 503 because `--max-connections` was reached.
+    pub refused_max_connections: AtomicU64,
+    /// Sockets answered 503 because their address had `--max-connections-per-ip`.
+    pub refused_per_ip: AtomicU64,
+    /// Times accepting paused because the process ran out of descriptors.
+    pub accept_pauses: AtomicU64,
 }
 
 /// The counters of every worker.
@@ -56,6 +160,8 @@ impl WorkerStats {
 pub struct Stats {
     /// One block per worker, indexed by worker number.
     pub workers: Vec<WorkerStats>,
+    /// The acceptor's counters.
+    pub acceptor: AcceptorStats,
 }
 
 impl Stats {
@@ -63,11 +169,29 @@ impl Stats {
     pub fn new(workers: usize) -> Stats {
         Stats {
             workers: (0..workers).map(|_| WorkerStats::default()).collect(),
+            acceptor: AcceptorStats::default(),
         }
     }
 
     /// The sum of one counter over all workers.
     pub fn total(&self, counter: impl Fn(&WorkerStats) -> &AtomicU64) -> u64 {
         self.workers.iter().map(|w| counter(w).load(Relaxed)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_its_own_slot_and_label() {
+        for (i, reason) in HandshakeFailure::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), i);
+        }
+        let labels: std::collections::HashSet<_> =
+            HandshakeFailure::ALL.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), HandshakeFailure::ALL.len());
+        assert_eq!(HandshakeFailure::from_status(403), HandshakeFailure::Origin);
+        assert_eq!(HandshakeFailure::from_status(418), HandshakeFailure::Other);
     }
 }

@@ -6,21 +6,26 @@
 //! every connection that got new bytes to send, once; sweep due timers.
 
 use crate::config::{Config, SlowConsumer};
-use crate::fanout::{Audience, Command, WorkerHandle, WorkerInbox};
+use crate::fanout::{Adopted, Audience, Command, WorkerHandle, WorkerInbox};
 use crate::frame::{self, Frame, close_code};
+use crate::guards::Guards;
+use crate::heartbeat::Beat;
 use crate::http::Request;
+use crate::inflight::Reservation;
 use crate::outbound::{Flushed, Offer};
 use crate::publish::{self, PublishHead};
+use crate::rate_limit::TokenBucket;
 use crate::rooms::{LocalRooms, Registry, Role, RoomInfo};
-use crate::session::{Context, Event, Session};
-use crate::stats::{Stats, WorkerStats};
+use crate::session::{ClientLimit, Context, Event, Session};
+use crate::stats::{HandshakeFailure, Stats, WorkerStats};
+use crate::status::{self, Live, Page};
 use crate::timers::{Entry, TimerWheel};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use std::collections::VecDeque;
 use std::io::{self, Read};
-use std::net::Shutdown;
+use std::net::{IpAddr, Shutdown};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -52,8 +57,48 @@ struct Slot {
     room_at: u32,
     /// Due tick of the connection's current deadline (0: none).
     deadline: u64,
+    /// Worker clock (ms) when bytes last arrived: the heartbeat's sign of life.
+    last_seen: u32,
+    /// Bytes of the inflight budget this connection holds.
+    inflight: Reservation,
     writable: bool,
     dirty: bool,
+}
+
+/// State that only some configurations need, kept beside the slab and
+/// indexed by slab key so that `Slot` does not pay for it when unused.
+struct SideTable<T> {
+    entries: Vec<Option<T>>,
+}
+
+impl<T> SideTable<T> {
+    fn new() -> Self {
+        SideTable {
+            entries: Vec::new(),
+        }
+    }
+
+    fn set(&mut self, key: usize, value: T) {
+        if self.entries.len() <= key {
+            self.entries.resize_with(key + 1, || None);
+        }
+        self.entries[key] = Some(value);
+    }
+
+    fn get_mut(&mut self, key: usize) -> Option<&mut T> {
+        self.entries.get_mut(key)?.as_mut()
+    }
+
+    fn take(&mut self, key: usize) -> Option<T> {
+        self.entries.get_mut(key)?.take()
+    }
+}
+
+/// A connection's client address for the per-address limit.
+struct ClientIp {
+    ip: IpAddr,
+    /// Counted (and to be released); false while a proxied request is unread.
+    counted: bool,
 }
 
 /// The worker's state, owned by its thread.
@@ -66,9 +111,20 @@ pub struct Worker {
     /// This worker's connections per room, the targets of a broadcast.
     rooms: LocalRooms,
     registry: Arc<Registry>,
+    guards: Arc<Guards>,
     peers: Vec<WorkerHandle>,
     inbox: WorkerInbox,
     greeting: Option<Frame>,
+    /// The heartbeat ping, encoded once.
+    ping: Frame,
+    /// Start of the worker clock.
+    clock: Instant,
+    /// Milliseconds since `clock`, read once per loop turn.
+    now_ms: u32,
+    /// Per open connection, with `--max-messages-per-sec`: its allowance.
+    buckets: SideTable<TokenBucket>,
+    /// Per connection, with `--max-connections-per-ip`: its address.
+    clients: SideTable<ClientIp>,
     scratch: Vec<u8>,
     session_events: Vec<Event>,
     /// (key, id) of connections with bytes to flush this turn.
@@ -86,17 +142,34 @@ pub struct Worker {
     rooms_swept: Instant,
 }
 
+/// The state every worker shares with the others and the acceptor.
+#[derive(Clone)]
+pub struct Shared {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// Rooms.
+    pub registry: Arc<Registry>,
+    /// Run-time limits and the shutdown flag.
+    pub guards: Arc<Guards>,
+}
+
 impl Worker {
     /// A worker with its own poll (`poll` already carries the waker).
     pub fn new(
         index: usize,
-        config: Arc<Config>,
-        stats: Arc<Stats>,
-        registry: Arc<Registry>,
+        shared: Shared,
         poll: Poll,
         peers: Vec<WorkerHandle>,
         inbox: WorkerInbox,
     ) -> Worker {
+        let Shared {
+            config,
+            stats,
+            registry,
+            guards,
+        } = shared;
         let greeting = config
             .greeting
             .as_deref()
@@ -110,9 +183,15 @@ impl Worker {
             slots: Slab::new(),
             rooms: LocalRooms::default(),
             registry,
+            guards,
             peers,
             inbox,
             greeting,
+            ping: frame::encode(frame::OP_PING, &[]),
+            clock: Instant::now(),
+            now_ms: 0,
+            buckets: SideTable::new(),
+            clients: SideTable::new(),
             scratch: vec![0; SCRATCH_SIZE],
             session_events: Vec::new(),
             dirty: Vec::new(),
@@ -145,6 +224,7 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
+            self.now_ms = self.clock.elapsed().as_millis() as u32;
             for event in events.iter() {
                 if event.token() == WAKER {
                     continue;
@@ -208,9 +288,20 @@ impl Worker {
                 }
             };
             WorkerStats::add(&self.stats.workers[self.index].bytes_received, read as u64);
+            slot.last_seen = self.now_ms;
+            let client = self.clients.get_mut(key);
+            let client_limit = match (client, &self.guards.per_ip) {
+                (Some(client), Some(limit)) if !client.counted => Some(ClientLimit {
+                    limit,
+                    proxies: &self.config.trusted_proxies,
+                    peer: client.ip,
+                }),
+                _ => None,
+            };
             let context = Context {
                 config: &self.config,
                 greeting: self.greeting.as_ref(),
+                client_limit,
             };
             slot.session.receive(
                 &mut self.scratch[..read],
@@ -222,6 +313,7 @@ impl Worker {
                 self.mark_dirty(key as u32, id);
             }
             self.handle_session_events(key);
+            self.settle_inflight(key);
             match self.slots.get(key) {
                 Some(slot) if slot.session.is_finished() && slot.session.out.is_empty() => {
                     self.release(key);
@@ -259,7 +351,12 @@ impl Worker {
         let mut events = std::mem::take(&mut self.session_events);
         for event in events.drain(..) {
             match event {
-                Event::Opened { room, role } => self.on_opened(key, &room, role),
+                Event::Opened {
+                    room,
+                    role,
+                    counted_ip,
+                } => self.on_opened(key, &room, role, counted_ip),
+                Event::Status { page, head_only } => self.on_status(key, page, head_only),
                 Event::Publish {
                     request,
                     head,
@@ -267,17 +364,23 @@ impl Worker {
                 } => self.on_publish(key, &request, &head, &body),
                 Event::Replied { status } => {
                     if status >= 400 {
-                        WorkerStats::add(&self.my_stats().handshake_failures, 1);
+                        self.my_stats()
+                            .handshake_failed(HandshakeFailure::from_status(status));
                         log::debug!("conn={key} answered {status}");
                     }
                     self.set_deadline(key, CLOSE_GRACE);
                 }
                 Event::Message { frame, .. } => {
                     WorkerStats::add(&self.my_stats().messages_received, 1);
-                    self.route_message(key, frame);
+                    if self.within_rate(key) {
+                        self.route_message(key, frame);
+                    }
                 }
                 Event::Echoed { queued } => {
                     WorkerStats::add(&self.my_stats().messages_received, 1);
+                    if !self.within_rate(key) {
+                        continue;
+                    }
                     if queued {
                         WorkerStats::add(&self.my_stats().messages_sent, 1);
                     } else {
@@ -296,12 +399,19 @@ impl Worker {
         self.session_events = events;
     }
 
-    fn on_opened(&mut self, key: usize, room_name: &str, role: Role) {
+    fn on_opened(&mut self, key: usize, room_name: &str, role: Role, counted_ip: Option<IpAddr>) {
+        let first_check = self.config.heartbeat.first_check();
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
+        if let Some(ip) = counted_ip {
+            self.clients.set(key, ClientIp { ip, counted: true });
+        }
+        if let Some(rate) = self.config.max_messages_per_sec {
+            self.buckets.set(key, TokenBucket::full(rate, self.now_ms));
+        }
         let room = self.registry.join(room_name, role);
-        slot.deadline = 0;
+        slot.deadline = self.timers.schedule(key as u32, slot.id, first_check);
         slot.room_at = self.rooms.add(room.id, key as u32, role == Role::Publisher);
         slot.role = role;
         if role == Role::Member
@@ -313,6 +423,99 @@ impl Worker {
         slot.room = Some(room);
         WorkerStats::add(&self.stats.workers[self.index].websockets, 1);
         log::debug!("conn={key} open room={room_name} role={role:?}");
+    }
+
+    /// Answers `/healthz` or `/metrics` asked on the main port.
+    fn on_status(&mut self, key: usize, page: Page, head_only: bool) {
+        let response = status::answer(
+            page,
+            &Live {
+                stats: &self.stats,
+                guards: &self.guards,
+                registry: &self.registry,
+            },
+        );
+        if let Some(slot) = self.slots.get_mut(key) {
+            slot.session.respond_to(response, head_only);
+            let id = slot.id;
+            self.mark_dirty(key as u32, id);
+        }
+    }
+
+    /// Takes a token for one inbound message; a connection over
+    /// `--max-messages-per-sec` is closed with 1008 and its message dropped.
+    fn within_rate(&mut self, key: usize) -> bool {
+        let Some(rate) = self.config.max_messages_per_sec else {
+            return true;
+        };
+        if !self
+            .slots
+            .get(key)
+            .is_some_and(|slot| slot.session.is_open())
+        {
+            return false; // already being closed: drop the rest of its burst
+        }
+        if self
+            .buckets
+            .get_mut(key)
+            .is_none_or(|bucket| bucket.take(rate, self.now_ms))
+        {
+            return true;
+        }
+        WorkerStats::add(&self.stats.workers[self.index].rate_limited, 1);
+        log::debug!("conn={key} over {rate} messages/s: closing with 1008");
+        self.close_with(
+            key,
+            close_code::POLICY_VIOLATION,
+            "message rate limit exceeded",
+        );
+        false
+    }
+
+    /// Starts a server-initiated close: queue the Close frame, stop
+    /// broadcasting to it, and give the peer [`CLOSE_GRACE`] to answer.
+    fn close_with(&mut self, key: usize, code: u16, reason: &str) {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        slot.session.close(code, reason);
+        let id = slot.id;
+        self.mark_dirty(key as u32, id);
+        self.leave_members(key);
+        self.set_deadline(key, CLOSE_GRACE);
+    }
+
+    /// Brings the connection's share of the inflight budget in line with
+    /// what its buffers hold; a growth the budget cannot cover ends the
+    /// message with Close 1009 (or, for a request, the connection).
+    fn settle_inflight(&mut self, key: usize) {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        let budget = &self.guards.inflight;
+        if slot
+            .inflight
+            .settle(budget, slot.session.buffered())
+            .is_ok()
+        {
+            return;
+        }
+        WorkerStats::add(&self.stats.workers[self.index].inflight_refused, 1);
+        log::debug!(
+            "conn={key} inflight budget of {} bytes spent: closing with 1009",
+            budget.limit()
+        );
+        self.close_with(
+            key,
+            close_code::TOO_BIG,
+            "relay is out of memory for messages",
+        );
+        if let Some(slot) = self.slots.get_mut(key) {
+            // Closing dropped the partial message; give back what it held.
+            let _ = slot
+                .inflight
+                .settle(&self.guards.inflight, slot.session.buffered());
+        }
     }
 
     /// Sends a client's message where its room and role say: to the other
@@ -349,7 +552,8 @@ impl Worker {
         let checked = publish::authorize(request, peer, &self.config)
             .and_then(|()| publish::check_body(head, body));
         if let Err(response) = checked {
-            WorkerStats::add(&self.stats.workers[self.index].handshake_failures, 1);
+            self.stats.workers[self.index]
+                .handshake_failed(HandshakeFailure::from_status(response.status));
             slot.session.respond(response);
             let id = slot.id;
             self.mark_dirty(key as u32, id);
@@ -497,10 +701,20 @@ impl Worker {
     }
 
     fn adopt_new_sockets(&mut self) -> io::Result<()> {
-        while let Ok((mut stream, peer)) = self.inbox.adopt.try_recv() {
+        while let Ok(adopted) = self.inbox.adopt.try_recv() {
+            let Adopted {
+                mut stream,
+                peer,
+                ip_counted,
+            } = adopted;
             if self.shutdown_deadline.is_some() {
+                self.guards.capacity.release();
+                if let (true, Some(limit)) = (ip_counted, &self.guards.per_ip) {
+                    limit.release(peer.ip());
+                }
                 continue;
             }
+
             let entry = self.slots.vacant_entry();
             let key = entry.key();
             self.poll.registry().register(
@@ -517,9 +731,16 @@ impl Worker {
                 role: Role::Member,
                 room_at: 0,
                 deadline: 0,
+                last_seen: self.now_ms,
+                inflight: Reservation::default(),
                 writable: false,
                 dirty: false,
             });
+            if self.guards.per_ip.is_some() {
+                let ip = peer.ip();
+                let counted = ip_counted;
+                self.clients.set(key, ClientIp { ip, counted });
+            }
             let stats = &self.stats.workers[self.index];
             WorkerStats::add(&stats.accepted, 1);
             WorkerStats::add(&stats.connections, 1);
@@ -633,13 +854,41 @@ impl Worker {
             if slot.id != entry.id || slot.deadline != entry.due {
                 continue; // superseded
             }
+            if slot.session.is_open() {
+                self.heartbeat(key);
+                continue;
+            }
             if slot.session.is_reading_request() {
-                WorkerStats::add(&self.my_stats().handshake_failures, 1);
+                self.my_stats().handshake_failed(HandshakeFailure::Timeout);
                 log::debug!("conn={key} handshake timed out");
             }
             self.release(key);
         }
         self.due = due;
+    }
+
+    /// An open connection's heartbeat deadline fell due: ping it, close it
+    /// for silence, or look again later.
+    fn heartbeat(&mut self, key: usize) {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        let silent_for = Duration::from_millis(u64::from(self.now_ms.wrapping_sub(slot.last_seen)));
+        match self.config.heartbeat.decide(silent_for) {
+            Beat::Wait(after) => self.set_deadline(key, after),
+            Beat::Ping(after) => {
+                slot.session.out.push(self.ping.clone());
+                let id = slot.id;
+                self.mark_dirty(key as u32, id);
+                WorkerStats::add(&self.stats.workers[self.index].pings_sent, 1);
+                self.set_deadline(key, after);
+            }
+            Beat::Expired => {
+                WorkerStats::add(&self.stats.workers[self.index].idle_closed, 1);
+                log::debug!("conn={key} silent for {silent_for:?}: closing with 1001");
+                self.close_with(key, close_code::GOING_AWAY, "idle timeout");
+            }
+        }
     }
 
     /// Takes a connection out of its room: it receives no more broadcasts.
@@ -665,6 +914,14 @@ impl Worker {
             return;
         };
         let _ = self.poll.registry().deregister(&mut slot.stream);
+        slot.inflight.release_all(&self.guards.inflight);
+        self.buckets.take(key);
+        if let (Some(client), Some(limit)) = (self.clients.take(key), &self.guards.per_ip)
+            && client.counted
+        {
+            limit.release(client.ip);
+        }
+        self.guards.capacity.release();
         WorkerStats::sub(&self.stats.workers[self.index].connections, 1);
         log::debug!("conn={key} released");
     }

@@ -6,6 +6,7 @@
 //! ReadingRequest --plain HTTP or refusal--> Replying --flushed--> Draining --EOF/deadline--> Closed
 //! ```
 
+use crate::admission::{PerIpLimit, TrustedProxies};
 use crate::config::{Config, Mode};
 use crate::frame::{
     self, Decoder, Flow, Frame, Inbound, MessageKind, OP_CLOSE, OP_PONG, ProtocolError,
@@ -15,7 +16,9 @@ use crate::http::{MAX_HEAD, Request, Response, parse_head};
 use crate::outbound::{Offer, OutQueue};
 use crate::publish::{self, PublishHead};
 use crate::rooms::Role;
+use crate::status::{self, Page};
 use log::{debug, log_enabled};
+use std::net::IpAddr;
 
 /// The shared, read-only inputs a session needs.
 pub struct Context<'a> {
@@ -23,6 +26,20 @@ pub struct Context<'a> {
     pub config: &'a Config,
     /// The greeting, encoded once per worker.
     pub greeting: Option<&'a Frame>,
+    /// Set when an upgrade must be counted against `--max-connections-per-ip`
+    /// by its forwarded client address (the peer is a trusted proxy).
+    pub client_limit: Option<ClientLimit<'a>>,
+}
+
+/// What counting a proxied client against its per-address limit needs.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientLimit<'a> {
+    /// The shared per-address counts.
+    pub limit: &'a PerIpLimit,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub proxies: &'a TrustedProxies,
+    /// The socket's peer (a trusted proxy).
+    pub peer: IpAddr,
 }
 
 /// What a session tells its worker after receiving bytes.
@@ -34,6 +51,17 @@ pub enum Event {
         room: String,
         /// Member or publisher.
         role: Role,
+        /// The forwarded client address counted against its per-address
+        /// limit, for the worker to release when the connection ends.
+        counted_ip: Option<IpAddr>,
+    },
+    /// `GET /healthz` or `/metrics` on the main port; the worker answers
+    /// with [`Session::respond_to`].
+    Status {
+        /// Which page.
+        page: Page,
+        /// HEAD: headers only.
+        head_only: bool,
     },
     /// A complete `POST /publish/...`; the worker authorizes it, fans it
     /// out and answers with [`Session::respond`].
@@ -129,8 +157,13 @@ impl Session {
 
     /// Answers a request the worker handled ([`Event::Publish`]) and closes after it.
     pub fn respond(&mut self, response: Response) {
+        self.respond_to(response, false);
+    }
+
+    /// Like [`Session::respond`]; `head_only` leaves the body out (HEAD).
+    pub fn respond_to(&mut self, response: Response, head_only: bool) {
         if matches!(self.phase, Phase::AwaitingAnswer) {
-            self.out.push(response.to_bytes(false).into());
+            self.out.push(response.to_bytes(head_only).into());
             self.phase = Phase::Replying;
         }
     }
@@ -255,7 +288,32 @@ impl Session {
                 Err(response) => self.reply(response, false, events),
             };
         }
-        let answer = handshake::answer(&request, ctx.config);
+        if ctx.config.admin_listen.is_none()
+            && let Some(page) = status::page_for(&request)
+        {
+            self.phase = Phase::AwaitingAnswer;
+            events.push(Event::Status {
+                page,
+                head_only: request.method == "HEAD",
+            });
+            return;
+        }
+        let mut answer = handshake::answer(&request, ctx.config);
+        let mut counted_ip = None;
+        if let (Answer::Upgrade(_), Some(client)) = (&answer, ctx.client_limit) {
+            let ip = client
+                .proxies
+                .client_ip(client.peer, request.forwarded_for.as_deref());
+            if client.limit.try_acquire(ip) {
+                counted_ip = Some(ip);
+            } else {
+                answer = Answer::Reply {
+                    response: Response::error(503, "too many connections from your address")
+                        .with_header("Retry-After", "1"),
+                    head_only: false,
+                };
+            }
+        }
         if let Some(raw) = &raw_head {
             trace_exchange(raw, &request, &answer);
         }
@@ -276,6 +334,7 @@ impl Session {
                 events.push(Event::Opened {
                     room: upgrade.room,
                     role: upgrade.role,
+                    counted_ip,
                 });
                 // Frames that arrived in the same read as the head.
                 let rest = &mut bytes[rest_start..];
@@ -383,7 +442,9 @@ impl Session {
 /// received, the accept-key derivation, and the answer as sent.
 fn trace_exchange(raw: &[u8], request: &Request, answer: &Answer) {
     use crate::trace::{Direction, accept_derivation, http_message};
-    let mut text = http_message(Direction::ClientToServer, raw);
+    // Tokens never reach a log, not even the byte-level trace.
+    let raw = crate::credentials::redact(raw);
+    let mut text = http_message(Direction::ClientToServer, &raw);
     match answer {
         Answer::Upgrade(upgrade) => {
             text.push_str(&accept_derivation(
