@@ -1,7 +1,7 @@
 # wsrelay: the two set-up commands are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build test lint doc conformance e2e bench bench-quick trace clean
+.PHONY: run build test lint doc conformance e2e bench bench-quick fuzz trace clean
 
 ## run: build and start the relay on 0.0.0.0:8080 with the defaults
 run:
@@ -39,6 +39,13 @@ bench:
 ## bench-quick: a short smoke run of the same; report in bench/out/quick/
 bench-quick:
 	./bench/run.sh --quick
+
+## fuzz: each cargo-fuzz target for FUZZ_SECONDS (default 60); needs `cargo install cargo-fuzz`; not in CI
+FUZZ_SECONDS ?= 60
+fuzz:
+	cd fuzz && for target in parse_head decoder session; do \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 ## trace: a traced upgrade against a relay already running on 127.0.0.1:8080
 trace:
