@@ -19,6 +19,7 @@ pub mod http;
 pub mod http_routes;
 pub mod inflight;
 pub mod limits;
+pub mod log_limit;
 pub mod metrics;
 pub mod outbound;
 pub mod publish;

@@ -29,6 +29,7 @@ impl Worker {
         self.broadcast_local(room.id, audience, &frame, Some(key));
         self.broadcast_remote(room.id, audience, &frame);
     }
+
     /// Authorizes and fans out an HTTP publish, then answers it.
     pub(super) fn on_publish(
         &mut self,
@@ -71,6 +72,7 @@ impl Worker {
             self.mark_dirty(key as u32, id);
         }
     }
+
     /// Queues `frame` on this worker's connections of `room` in `audience`, but `except`.
     pub(super) fn broadcast_local(
         &mut self,
@@ -110,6 +112,7 @@ impl Worker {
             self.slow_consumer(key);
         }
     }
+
     /// Hands `frame` to every other worker, keeping per-peer order.
     pub(super) fn broadcast_remote(&mut self, room: u32, audience: Audience, frame: &Frame) {
         for peer in 0..self.peers.len() {
@@ -131,6 +134,7 @@ impl Worker {
             }
         }
     }
+
     pub(super) fn retry_stalled(&mut self) {
         for peer in 0..self.stalled.len() {
             while let Some(command) = self.stalled[peer].pop_front() {
@@ -145,6 +149,7 @@ impl Worker {
             }
         }
     }
+
     pub(super) fn wake_peers(&mut self) {
         for peer in 0..self.wake_peer.len() {
             if std::mem::take(&mut self.wake_peer[peer]) {
@@ -152,6 +157,7 @@ impl Worker {
             }
         }
     }
+
     pub(super) fn slow_consumer(&mut self, key: usize) {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
@@ -161,11 +167,14 @@ impl Worker {
             SlowConsumer::Drop => WorkerStats::add(&stats.slow_dropped, 1),
             SlowConsumer::Close => {
                 WorkerStats::add(&stats.slow_closed, 1);
-                log::warn!(
-                    "conn={key} slow consumer: backlog {} bytes over {}, closing with 1008",
-                    slot.session.out.queued_bytes(),
-                    self.config.max_backlog
-                );
+                if let Some(suppressed) = self.slow_warning.allow(Instant::now()) {
+                    log::warn!(
+                        "conn={key} slow consumer: backlog {} bytes over {}, closing with 1008 \
+                         ({suppressed} more since the last warning)",
+                        slot.session.out.queued_bytes(),
+                        self.config.max_backlog
+                    );
+                }
                 slot.session.close(
                     close_code::POLICY_VIOLATION,
                     "slow consumer: backlog limit reached",
@@ -177,6 +186,7 @@ impl Worker {
             }
         }
     }
+
     pub(super) fn drain_inbox(&mut self) {
         for _ in 0..INBOX_BUDGET {
             let Ok(command) = self.inbox.inbox.try_recv() else {

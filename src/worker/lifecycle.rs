@@ -36,6 +36,7 @@ impl Worker {
         WorkerStats::add(&self.stats.workers[self.index].websockets, 1);
         log::debug!("conn={key} open room={room_name} role={role:?}");
     }
+
     /// Answers `/healthz` or `/metrics` asked on the main port.
     pub(super) fn on_status(&mut self, key: usize, page: Page, head_only: bool) {
         let response = status::answer(
@@ -52,6 +53,7 @@ impl Worker {
             self.mark_dirty(key as u32, id);
         }
     }
+
     /// Takes a token for one inbound message; a connection over
     /// `--max-messages-per-sec` is closed with 1008 and its message dropped.
     pub(super) fn within_rate(&mut self, key: usize) -> bool {
@@ -81,6 +83,7 @@ impl Worker {
         );
         false
     }
+
     /// Starts a server-initiated close: queue the Close frame, stop
     /// broadcasting to it, and give the peer [`CLOSE_GRACE`] to answer.
     pub(super) fn close_with(&mut self, key: usize, code: u16, reason: &str) {
@@ -93,6 +96,7 @@ impl Worker {
         self.leave_members(key);
         self.set_deadline(key, CLOSE_GRACE);
     }
+
     /// Brings the connection's share of the inflight budget in line with
     /// what its buffers hold; a growth the budget cannot cover ends the
     /// message with Close 1009 (or, for a request, the connection).
@@ -125,6 +129,7 @@ impl Worker {
                 .settle(&self.guards.inflight, slot.session.buffered());
         }
     }
+
     pub(super) fn adopt_new_sockets(&mut self) -> io::Result<()> {
         while let Ok(adopted) = self.inbox.adopt.try_recv() {
             let Adopted {
@@ -175,6 +180,7 @@ impl Worker {
         }
         Ok(())
     }
+
     pub(super) fn begin_shutdown(&mut self) {
         if self.shutdown_deadline.is_some() {
             return;
@@ -194,11 +200,13 @@ impl Worker {
             }
         }
     }
+
     pub(super) fn set_deadline(&mut self, key: usize, after: Duration) {
         if let Some(slot) = self.slots.get_mut(key) {
             slot.deadline = self.timers.schedule(key as u32, slot.id, after);
         }
     }
+
     pub(super) fn sweep_timers(&mut self) {
         // One worker is enough to forget rooms whose retained message outlived
         // all interest; once a second keeps it off the hot path.
@@ -228,6 +236,7 @@ impl Worker {
         }
         self.due = due;
     }
+
     /// An open connection's heartbeat deadline fell due: ping it, close it
     /// for silence, or look again later.
     pub(super) fn heartbeat(&mut self, key: usize) {
@@ -251,6 +260,7 @@ impl Worker {
             }
         }
     }
+
     /// Takes a connection out of its room: it receives no more broadcasts.
     pub(super) fn leave_members(&mut self, key: usize) {
         let Some(slot) = self.slots.get_mut(key) else {
@@ -266,6 +276,7 @@ impl Worker {
         self.registry.leave(&room, role);
         WorkerStats::sub(&self.stats.workers[self.index].websockets, 1);
     }
+
     /// Removes a connection: deregisters and closes its socket.
     pub(super) fn release(&mut self, key: usize) {
         self.leave_members(key);

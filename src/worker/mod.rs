@@ -12,6 +12,7 @@ use crate::guards::Guards;
 use crate::heartbeat::Beat;
 use crate::http::Request;
 use crate::inflight::Reservation;
+use crate::log_limit::LogLimit;
 use crate::outbound::{Flushed, Offer};
 use crate::publish::{self, PublishHead};
 use crate::rate_limit::TokenBucket;
@@ -117,6 +118,8 @@ pub struct Worker {
     shutdown_deadline: Option<Instant>,
     /// When worker 0 last dropped expired rooms.
     rooms_swept: Instant,
+    /// Rate limit of the slow-consumer warning.
+    slow_warning: LogLimit,
 }
 
 /// The state every worker shares with the others and the acceptor.
@@ -180,11 +183,14 @@ impl Worker {
             next_id: 0,
             shutdown_deadline: None,
             rooms_swept: Instant::now(),
+            slow_warning: LogLimit::default(),
         }
     }
+
     fn my_stats(&self) -> &WorkerStats {
         &self.stats.workers[self.index]
     }
+
     /// Runs the event loop until shutdown completes. An error means the
     /// loop machinery itself failed (poll or registry), not a client.
     pub fn run(mut self) -> io::Result<()> {
@@ -230,9 +236,11 @@ impl Worker {
             }
         }
     }
+
     fn is_stalled(&self) -> bool {
         self.stalled.iter().any(|s| !s.is_empty())
     }
+
     /// Reads from one socket until it would block or its budget is spent.
     fn read_from(&mut self, key: usize) {
         let mut budget = READ_BUDGET;
@@ -302,11 +310,13 @@ impl Worker {
             }
         }
     }
+
     fn remember_unread(&mut self, key: usize) {
         if let Some(slot) = self.slots.get(key) {
             self.unread.push((key as u32, slot.id));
         }
     }
+
     fn retry_unread(&mut self) {
         if self.unread.is_empty() || self.is_stalled() {
             return;
@@ -317,6 +327,7 @@ impl Worker {
             }
         }
     }
+
     fn handle_session_events(&mut self, key: usize) {
         let mut events = std::mem::take(&mut self.session_events);
         for event in events.drain(..) {
@@ -368,6 +379,7 @@ impl Worker {
         }
         self.session_events = events;
     }
+
     fn mark_dirty(&mut self, key: u32, id: u32) {
         if let Some(slot) = self.slots.get_mut(key as usize)
             && !slot.dirty
@@ -376,6 +388,7 @@ impl Worker {
             self.dirty.push((key, id));
         }
     }
+
     fn flush_dirty(&mut self) {
         let mut dirty = std::mem::take(&mut self.dirty);
         for (key, id) in dirty.drain(..) {
