@@ -21,6 +21,8 @@ pub struct Sources<'a> {
     pub inflight: &'a InflightBudget,
     /// Rooms that exist now.
     pub rooms: usize,
+    /// Bytes held in rooms' retained messages (`--retain`).
+    pub retained_bytes: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -106,6 +108,24 @@ pub fn render(sources: &Sources<'_>) -> String {
         Gauge,
         "Rooms with a member, a publisher or a retained message.",
         sources.rooms as u64,
+    );
+    x.single(
+        "wsrelay_retained_bytes",
+        Gauge,
+        "Bytes held in the rooms' retained messages (--retain).",
+        sources.retained_bytes as u64,
+    );
+    x.single(
+        "wsrelay_http_publishes_total",
+        Counter,
+        "Messages published with POST /publish/<room>.",
+        total(|w| &w.http_publishes),
+    );
+    x.single(
+        "wsrelay_member_messages_dropped_total",
+        Counter,
+        "Members' messages dropped in publisher-fed rooms with no publisher connected.",
+        total(|w| &w.member_messages_dropped),
     );
     x.single(
         "wsrelay_connections_accepted_total",
@@ -274,6 +294,7 @@ mod tests {
             capacity: &capacity,
             inflight: &inflight,
             rooms: 5,
+            retained_bytes: 7,
         })
     }
 
@@ -305,6 +326,7 @@ mod tests {
         assert_eq!(values["wsrelay_backlog_bytes{worker=\"1\"}"], 99);
         assert_eq!(values["wsrelay_inflight_limit_bytes"], 1 << 20);
         assert_eq!(values["wsrelay_rooms"], 5);
+        assert_eq!(values["wsrelay_retained_bytes"], 7);
     }
 
     #[test]

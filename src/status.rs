@@ -52,6 +52,7 @@ pub fn answer(page: Page, live: &Live<'_>) -> Response {
                 capacity: &live.guards.capacity,
                 inflight: &live.guards.inflight,
                 rooms: live.registry.len(),
+                retained_bytes: live.registry.retained_bytes(),
             })
             .into_bytes(),
             headers: Vec::new(),

@@ -197,17 +197,28 @@ fn retain_gives_a_new_member_the_last_price_after_the_greeting() {
     assert_silent(&mut elsewhere, Duration::from_millis(200));
 }
 
+/// The value of an unlabelled sample in the relay's /metrics.
+fn metric(relay: &Relay, name: &str) -> u64 {
+    let answer = http_exchange(relay.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let prefix = format!("{name} ");
+    let line = answer
+        .lines()
+        .find(|line| line.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{answer}"));
+    line[prefix.len()..].trim().parse().unwrap()
+}
+
 #[test]
 fn an_empty_room_is_freed() {
     let relay = Relay::start();
-    let rooms = |relay: &Relay| relay.handle().registry().len();
+    let rooms = |relay: &Relay| metric(relay, "wsrelay_rooms") as usize;
     let a = connect_to(&relay, "/temporary");
     let b = connect_to(&relay, "/temporary");
     let c = connect_to(&relay, "/other");
     wait_open(&relay, 3);
     assert_eq!(rooms(&relay), 2);
     drop((a, b));
-    relay.wait_for("room freed", |_| relay.handle().registry().len() == 1);
+    relay.wait_for("room freed", |_| rooms(&relay) == 1);
     drop(c);
     relay.wait_for("all rooms freed", |_| rooms(&relay) == 0);
 }
