@@ -208,21 +208,7 @@ proptest! {
 
 /// A masked client frame.
 fn client_frame(fin: bool, opcode: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    let mut out = vec![(u8::from(fin) << 7) | opcode];
-    match payload.len() {
-        len @ 0..=125 => out.push(0x80 | len as u8),
-        len @ 126..=0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    out
+    wsrelay::frame::encode_client((u8::from(fin) << 7) | opcode, payload, Some(key))
 }
 
 /// A message: its kind, payload, and the fragment sizes it is sent in.

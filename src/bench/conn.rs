@@ -407,7 +407,7 @@ impl ClientConn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::wire::apply_mask;
+    use crate::frame::apply_mask;
     use mio::{Events, Poll};
     use std::io::{BufRead, BufReader};
     use std::net::{Shutdown, TcpListener};
@@ -431,7 +431,7 @@ mod tests {
         reader.read_exact(&mut mask).unwrap();
         let mut payload = vec![0u8; length];
         reader.read_exact(&mut payload).unwrap();
-        apply_mask(&mut payload, mask);
+        apply_mask(&mut payload, mask, 0);
         (head[0] & 0x0f, payload)
     }
 

@@ -2,6 +2,7 @@
 //! masked frames out, unmasked server frames in, straight from/to byte buffers so
 //! that it fits non-blocking sockets.
 
+use crate::frame::apply_mask;
 use std::io::Cursor;
 use std::ops::Range;
 use tungstenite::protocol::frame::FrameHeader;
@@ -35,20 +36,7 @@ pub fn encode_client_frame(opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
         .expect("formatting into a Vec cannot fail");
     let start = out.len();
     out.extend_from_slice(payload);
-    apply_mask(&mut out[start..], mask);
-}
-
-/// XORs `bytes` with the repeating 4-byte `mask` (RFC 6455 section 5.3).
-pub fn apply_mask(bytes: &mut [u8], mask: [u8; 4]) {
-    let (words, rest) = bytes.split_at_mut(bytes.len() / 4 * 4);
-    let word_mask = u32::from_ne_bytes(mask);
-    for chunk in words.chunks_exact_mut(4) {
-        let word = u32::from_ne_bytes(chunk.try_into().expect("chunks of four")) ^ word_mask;
-        chunk.copy_from_slice(&word.to_ne_bytes());
-    }
-    for (byte, mask_byte) in rest.iter_mut().zip(mask) {
-        *byte ^= mask_byte;
-    }
+    apply_mask(&mut out[start..], mask, 0);
 }
 
 /// Parses the frame at the start of `buf`. Ok(None) until the whole frame is there.
@@ -120,19 +108,8 @@ mod tests {
             let mask = header.mask.expect("client frames must be masked");
             let mut body = out[cursor.position() as usize..].to_vec();
             assert_eq!(body.len(), size);
-            apply_mask(&mut body, mask);
+            apply_mask(&mut body, mask, 0);
             assert_eq!(body, payload);
-        }
-    }
-
-    #[test]
-    fn masking_matches_the_bytewise_definition() {
-        let mask = [0x12, 0x34, 0x56, 0x78];
-        let original: Vec<u8> = (0..23).collect();
-        let mut masked = original.clone();
-        apply_mask(&mut masked, mask);
-        for (i, byte) in masked.iter().enumerate() {
-            assert_eq!(*byte, original[i] ^ mask[i % 4]);
         }
     }
 

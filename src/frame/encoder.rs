@@ -6,33 +6,61 @@ use std::sync::Arc;
 /// a broadcast to N connections queues N pointers to one allocation.
 pub type Frame = Arc<[u8]>;
 
+/// Writes a frame header into `header`: the first byte as given (FIN, RSV,
+/// opcode), the mask bit, and the shortest length form. Returns its length
+/// (without a masking key).
+fn write_header(header: &mut [u8; 10], first_byte: u8, masked: bool, len: usize) -> usize {
+    header[0] = first_byte;
+    let mask_bit = if masked { 0x80 } else { 0 };
+    match len {
+        0..=125 => {
+            header[1] = mask_bit | len as u8;
+            2
+        }
+        126..=0xFFFF => {
+            header[1] = mask_bit | 126;
+            header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
+        }
+        _ => {
+            header[1] = mask_bit | 127;
+            header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        }
+    }
+}
+
 /// Encodes an unmasked, final server frame with `opcode` and `payload` in a
 /// single allocation (header and payload together).
 pub fn encode(opcode: u8, payload: &[u8]) -> Frame {
     let mut header = [0u8; 10];
-    header[0] = 0x80 | opcode;
-    let header_len = match payload.len() {
-        len @ 0..=125 => {
-            header[1] = len as u8;
-            2
-        }
-        len @ 126..=0xFFFF => {
-            header[1] = 126;
-            header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-            4
-        }
-        len => {
-            header[1] = 127;
-            header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-            10
-        }
-    };
+    let header_len = write_header(&mut header, 0x80 | opcode, false, payload.len());
     let mut frame = Arc::<[u8]>::new_uninit_slice(header_len + payload.len());
     let bytes = Arc::get_mut(&mut frame).expect("bug: a fresh Arc is unique");
     bytes[..header_len].write_copy_of_slice(&header[..header_len]);
     bytes[header_len..].write_copy_of_slice(payload);
     // SAFETY: every byte was written just above (header, then payload).
     unsafe { frame.assume_init() }
+}
+
+/// Encodes a client frame as it goes on the wire: `first_byte` carries FIN,
+/// RSV and opcode as given; with `key` the payload is masked, as a client
+/// must, and without one the frame is left unmasked (to test how a server
+/// refuses it). Used by the tests and by anything that plays a client.
+pub fn encode_client(first_byte: u8, payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
+    let mut header = [0u8; 10];
+    let header_len = write_header(&mut header, first_byte, key.is_some(), payload.len());
+    let mut out = Vec::with_capacity(header_len + 4 + payload.len());
+    out.extend_from_slice(&header[..header_len]);
+    if let Some(key) = key {
+        out.extend_from_slice(&key);
+    }
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(key) = key {
+        super::apply_mask(&mut out[start..], key, 0);
+    }
+    out
 }
 
 /// Frames up to this size are copied once into the receiving worker

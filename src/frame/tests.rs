@@ -6,23 +6,7 @@ const KEY: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
 
 /// A masked client frame as a browser would send it.
 pub(crate) fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![(u8::from(fin) << 7) | opcode];
-    match payload.len() {
-        len @ 0..=125 => out.push(0x80 | len as u8),
-        len @ 126..=0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&KEY);
-    let mut body = payload.to_vec();
-    apply_mask(&mut body, KEY, 0);
-    out.extend_from_slice(&body);
-    out
+    encode_client((u8::from(fin) << 7) | opcode, payload, Some(KEY))
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -148,27 +148,11 @@ Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSoc
 /// A masked client frame, written by hand for cases a well-behaved client
 /// cannot produce.
 pub fn client_frame(first_byte: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
-    let key = [0xA1, 0xB2, 0xC3, 0xD4];
-    let mask_bit = if masked { 0x80 } else { 0 };
-    let mut out = vec![first_byte];
-    match payload.len() {
-        len @ 0..=125 => out.push(mask_bit | len as u8),
-        len @ 126..=0xFFFF => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    if masked {
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    } else {
-        out.extend_from_slice(payload);
-    }
-    out
+    wsrelay::frame::encode_client(
+        first_byte,
+        payload,
+        masked.then_some([0xA1, 0xB2, 0xC3, 0xD4]),
+    )
 }
 
 /// A raw socket that did the upgrade by hand; reads server frames itself.
