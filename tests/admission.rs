@@ -1,12 +1,11 @@
 //! Who may connect, over real sockets: Origin (403), the shared token
 //! (401), and the connection limits (503), with everyone else still served.
 
-mod ops_support;
 mod support;
 
-use ops_support::*;
 use std::io::Write;
 use std::net::TcpStream;
+use support::ops::*;
 use support::*;
 use tungstenite::Message;
 

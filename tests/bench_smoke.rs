@@ -4,12 +4,12 @@
 
 mod support;
 
-use support::process::{ServerProcess, bench, free_port, json_line};
+use support::process::{ServeProcess, bench, free_port, json_line};
 
 #[test]
 fn idle_opens_every_connection_and_reads_server_memory() {
-    let server = ServerProcess::start(&[]);
-    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let server = ServeProcess::start(&[]);
+    let url = server.url("/");
     let pid = server.pid().to_string();
     let output = bench(&[
         "idle",
@@ -45,8 +45,8 @@ fn idle_opens_every_connection_and_reads_server_memory() {
 
 #[test]
 fn fanout_delivers_every_message_to_every_subscriber() {
-    let server = ServerProcess::start(&[]);
-    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let server = ServeProcess::start(&[]);
+    let url = server.url("/");
     let pid = server.pid().to_string();
     let output = bench(&[
         "fanout",

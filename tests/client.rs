@@ -1,7 +1,10 @@
 //! `wsrelay client` driven as a subprocess against a running `wsrelay serve`.
 
+mod support;
+
+use support::process::ServeProcess as Relay;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
@@ -10,65 +13,6 @@ use std::time::{Duration, Instant};
 /// The longest any single step may take before the test gives up; generous,
 /// since it only bounds a hang, and never asserted as a speed.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A `wsrelay serve` on a free local port, killed when dropped.
-struct Relay {
-    child: Child,
-    port: u16,
-}
-
-impl Relay {
-    fn start() -> Relay {
-        // Another process may grab the free port between our probe and the
-        // relay's bind; then the relay exits and we try another port.
-        for _ in 0..5 {
-            let port = free_port();
-            let child = Command::new(env!("CARGO_BIN_EXE_wsrelay"))
-                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start wsrelay serve");
-            let mut relay = Relay { child, port };
-            if relay.wait_until_listening() {
-                return relay;
-            }
-        }
-        panic!("wsrelay serve did not start listening");
-    }
-
-    /// Polls until the port accepts; false if the relay exited first.
-    fn wait_until_listening(&mut self) -> bool {
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("ws://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
 
 /// A running `wsrelay client`, killed when dropped. Its stdout arrives line by
 /// line so a test can wait for a message before acting.
@@ -182,7 +126,7 @@ fn run_client(args: &[&str]) -> Finished {
 
 #[test]
 fn one_client_receives_what_another_sends() {
-    let relay = Relay::start();
+    let relay = Relay::start(&[]);
     let url = relay.url("/");
     let listener = ClientProcess::spawn(&[&url, "--count", "3", "--wait", "15s"], None);
     // The greeting proves the listener is registered before anyone sends.
@@ -213,7 +157,7 @@ fn one_client_receives_what_another_sends() {
 
 #[test]
 fn binary_from_stdin_arrives_as_binary_json() {
-    let relay = Relay::start();
+    let relay = Relay::start(&[]);
     let url = relay.url("/");
     let listener = ClientProcess::spawn(&[&url, "--json", "--count", "2", "--wait", "15s"], None);
     assert_eq!(
@@ -239,7 +183,7 @@ fn binary_from_stdin_arrives_as_binary_json() {
 
 #[test]
 fn exits_after_count_through_the_close_handshake() {
-    let relay = Relay::start();
+    let relay = Relay::start(&[]);
     let done = run_client(&[&relay.url("/"), "--count", "1", "--wait", "15s", "--trace"]);
     assert!(done.status.success(), "client failed: {}", done.stderr);
     assert_eq!(done.stdout, ["Hello, World!"]);
@@ -260,7 +204,7 @@ fn exits_after_count_through_the_close_handshake() {
 
 #[test]
 fn count_not_reached_within_wait_fails() {
-    let relay = Relay::start();
+    let relay = Relay::start(&[]);
     let done = run_client(&[&relay.url("/"), "--count", "2", "--wait", "300ms"]);
     assert!(!done.status.success());
     assert_eq!(done.stdout, ["Hello, World!"]);
@@ -273,7 +217,7 @@ fn count_not_reached_within_wait_fails() {
 
 #[test]
 fn refused_handshakes_print_the_status_and_fail() {
-    let relay = Relay::start();
+    let relay = Relay::start(&[]);
     let url = relay.url("/");
 
     let version = run_client(&[&url, "--header", "Sec-WebSocket-Version: 8", "--count", "1"]);
@@ -309,7 +253,7 @@ fn refused_handshakes_print_the_status_and_fail() {
 
 #[test]
 fn trace_with_the_rfc_sample_key() {
-    let relay = Relay::start();
+    let relay = Relay::start(&[]);
     let done = run_client(&[
         &relay.url("/"),
         "--key",
@@ -351,7 +295,7 @@ fn trace_with_the_rfc_sample_key() {
 
 #[test]
 fn trace_masks_the_token() {
-    let relay = Relay::start();
+    let relay = Relay::start(&[]);
     let done = run_client(&[
         &relay.url("/?token=query-s3cret"),
         "--token",

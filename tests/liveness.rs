@@ -2,7 +2,6 @@
 //! heartbeats and the idle timeout, the message rate limit and the
 //! inflight budget.
 
-mod ops_support;
 mod support;
 
 use std::io::{Read, Write};

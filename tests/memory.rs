@@ -4,14 +4,14 @@
 
 mod support;
 
-use support::process::{ServerProcess, bench, json_line};
+use support::process::{ServeProcess, bench, json_line};
 
 const CONNECTIONS: &str = "19000";
 const BUDGET_BYTES: f64 = 512.0;
 
 #[test]
 fn idle_connection_costs_at_most_512_bytes() {
-    let server = ServerProcess::start(&[]);
+    let server = ServeProcess::start(&[]);
     let pid = server.pid().to_string();
     let output = bench(&[
         "idle",

@@ -2,12 +2,12 @@
 //! prometheus_client), --admin-listen, SIGTERM on a real `wsrelay serve`
 //! process, and the pause when the process runs out of descriptors.
 
-mod ops_support;
 mod support;
 
-use ops_support::*;
 use std::net::TcpStream;
 use std::time::Duration;
+use support::ops::*;
+use support::process::ServeProcess;
 use support::*;
 use tungstenite::Message;
 

@@ -1,60 +1,100 @@
-//! `wsrelay` as a separate process: for /proc figures, signals and the
-//! load generator. Every process is killed when its guard drops.
+//! `wsrelay` as a separate process: for /proc figures, signals, the client
+//! and the load generator. Every process is killed when its guard drops.
 
 use serde_json::Value;
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub const WSRELAY: &str = env!("CARGO_BIN_EXE_wsrelay");
 
-/// A `wsrelay serve` process, killed when dropped (pass or fail).
-pub struct ServerProcess {
-    pub child: Child,
-    pub port: u16,
+/// A `wsrelay serve` child process, killed (if still running) when dropped.
+pub struct ServeProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    /// Lines of its log after the "listening" line.
+    pub log: mpsc::Receiver<String>,
 }
 
-impl ServerProcess {
-    /// Starts `wsrelay serve --listen 127.0.0.1:<free port> <extra>` and
-    /// waits until it accepts connections.
-    pub fn start(extra: &[&str]) -> ServerProcess {
-        let port = free_port();
-        let child = Command::new(WSRELAY)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
+impl ServeProcess {
+    /// Starts `wsrelay serve --listen 127.0.0.1:0 <args>` and waits for its address.
+    pub fn start(args: &[&str]) -> ServeProcess {
+        ServeProcess::start_with(args, |_| {})
+    }
+
+    /// Like `start`, with a chance to adjust the command (limits, env).
+    pub fn start_with(args: &[&str], tweak: impl FnOnce(&mut Command)) -> ServeProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wsrelay"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start wsrelay serve");
-        let mut server = ServerProcess { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("wsrelay serve exited early: {status}");
+            .stderr(Stdio::piped());
+        tweak(&mut command);
+        let mut child = command.spawn().expect("spawn wsrelay serve");
+        let stderr = child.stderr.take().unwrap();
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let (log_tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let addr = rest.split(' ').next().unwrap_or_default().to_string();
+                    let _ = addr_tx.send(addr);
+                }
+                let _ = log_tx.send(line);
             }
-            assert!(
-                Instant::now() < deadline,
-                "wsrelay serve did not listen on {port}"
-            );
+        });
+        let mut process = ServeProcess {
+            child,
+            addr: "127.0.0.1:1".parse().unwrap(),
+            log,
+        };
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("wsrelay serve printed its address");
+        process.addr = addr.parse().expect("a socket address");
+        process
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// A WebSocket URL for `path` on this relay.
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Sends a signal to the process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill with the pid of our own child.
+        assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        server
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("ws://127.0.0.1:{}{path}", self.port)
+        panic!("wsrelay serve did not exit within {limit:?}");
     }
 }
 
-impl Drop for ServerProcess {
+impl Drop for ServeProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -1,14 +1,12 @@
-//! Helpers for the operations tests: hand-written upgrade requests, a
-//! `wsrelay serve` subprocess killed on drop, and a Prometheus text parser
-//! (Python's prometheus_client in a venv under the target directory).
-#![allow(dead_code)]
+//! Helpers for the operations tests: hand-written upgrade requests, status
+//! lines, and a Prometheus text parser (Python's prometheus_client in a venv
+//! under the target directory).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// An upgrade request for `target` with extra header lines (each ending in CRLF).
 pub fn upgrade_request(target: &str, host: &str, extra_headers: &str) -> String {
@@ -55,89 +53,6 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
 /// The body of an HTTP answer.
 pub fn body_of(answer: &str) -> &str {
     answer.split_once("\r\n\r\n").map_or("", |(_, body)| body)
-}
-
-/// A `wsrelay serve` child process, killed (if still running) when dropped.
-pub struct ServeProcess {
-    child: Child,
-    pub addr: SocketAddr,
-    /// Lines of its log after the "listening" line.
-    pub log: mpsc::Receiver<String>,
-}
-
-impl ServeProcess {
-    /// Starts `wsrelay serve --listen 127.0.0.1:0 <args>` and waits for its address.
-    pub fn start(args: &[&str]) -> ServeProcess {
-        ServeProcess::start_with(args, |_| {})
-    }
-
-    /// Like `start`, with a chance to adjust the command (limits, env).
-    pub fn start_with(args: &[&str], tweak: impl FnOnce(&mut Command)) -> ServeProcess {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_wsrelay"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        tweak(&mut command);
-        let mut child = command.spawn().expect("spawn wsrelay serve");
-        let stderr = child.stderr.take().unwrap();
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let (log_tx, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let addr = rest.split(' ').next().unwrap_or_default().to_string();
-                    let _ = addr_tx.send(addr);
-                }
-                let _ = log_tx.send(line);
-            }
-        });
-        let mut process = ServeProcess {
-            child,
-            addr: "127.0.0.1:1".parse().unwrap(),
-            log,
-        };
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("wsrelay serve printed its address");
-        process.addr = addr.parse().expect("a socket address");
-        process
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// Sends a signal to the process.
-    pub fn signal(&self, signal: i32) {
-        // SAFETY: kill with the pid of our own child.
-        assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
-    }
-
-    /// Waits up to `limit` for the process to exit; its exit code.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("wsrelay serve did not exit within {limit:?}");
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// A Python with prometheus_client, in a venv made once under the target directory.
