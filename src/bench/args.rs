@@ -59,6 +59,22 @@ pub struct CommonArgs {
     pub json_only: bool,
 }
 
+impl CommonArgs {
+    /// The probe of `--server-pid`, if given.
+    pub fn server_probe(&self) -> Result<Option<super::procstats::ServerProbe>, String> {
+        self.server_pid
+            .map(super::procstats::ServerProbe::new)
+            .transpose()
+            .map_err(|e| format!("--server-pid: {e}"))
+    }
+
+    /// How many of `sockets` each agent process opens (`--procs`, or
+    /// `default` processes, at most MAX_SOCKETS_PER_PROCESS each).
+    pub fn agent_shares(&self, sockets: usize, default: usize) -> Vec<usize> {
+        split_evenly(sockets, plan_processes(self.procs, default, sockets))
+    }
+}
+
 /// Flags of `wsrelay bench idle`.
 #[derive(Args, Debug, Clone)]
 pub struct IdleArgs {

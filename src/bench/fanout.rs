@@ -1,7 +1,7 @@
 //! `wsrelay bench fanout`: one publisher, N subscribers spread over agent processes;
 //! throughput, latency, losses and the server's CPU per delivered message.
 
-use super::args::{AgentRole, FanoutArgs, plan_processes, split_evenly};
+use super::args::{AgentRole, FanoutArgs};
 use super::book::AgentBook;
 use super::clock::monotonic_ns;
 use super::pool::{AgentPlan, AgentPool};
@@ -37,15 +37,12 @@ struct Published {
 pub fn run(args: FanoutArgs) -> Result<bool, String> {
     let common = &args.common;
     let deadline = Instant::now() + common.timeout;
-    let server = common
-        .server_pid
-        .map(ServerProbe::new)
-        .transpose()
-        .map_err(|e| format!("--server-pid: {e}"))?;
+    let server = common.server_probe()?;
     let requested = args.subscribers as usize;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let processes = plan_processes(common.procs, cores, requested);
-    let shares = split_evenly(requested, processes);
+    let shares = common.agent_shares(
+        requested,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
 
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
     let waker =
@@ -128,7 +125,7 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
 
     let mut details = RunDetails {
         url: common.url.url.clone(),
-        processes,
+        processes: shares.len(),
         requested: requested as u64,
         opened: ramp.opened,
         failed: ramp.failed,

@@ -1,9 +1,9 @@
 //! `wsrelay bench idle`: open N connections, hold them, measure the server's memory.
 
-use super::args::{AgentRole, IdleArgs, plan_processes, split_evenly};
+use super::args::{AgentRole, IdleArgs};
 use super::book::AgentBook;
 use super::pool::{AgentPlan, AgentPool};
-use super::procstats::{self, ServerProbe};
+use super::procstats;
 use super::progress::ramp_bar;
 use super::report::{self, IdleReport, RunDetails, round3};
 use super::waits;
@@ -16,14 +16,9 @@ const GRACE: Duration = Duration::from_secs(5);
 pub fn run(args: IdleArgs) -> Result<bool, String> {
     let common = &args.common;
     let deadline = Instant::now() + common.timeout;
-    let server = common
-        .server_pid
-        .map(ServerProbe::new)
-        .transpose()
-        .map_err(|e| format!("--server-pid: {e}"))?;
+    let server = common.server_probe()?;
     let requested = args.connections as usize;
-    let processes = plan_processes(common.procs, 1, requested);
-    let shares = split_evenly(requested, processes);
+    let shares = common.agent_shares(requested, 1);
 
     let rss_before = server.and_then(|s| s.rss_kib());
     let server_cpu_before = server.and_then(|s| s.cpu_ms());
@@ -58,7 +53,7 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
     let ramp_ms = ramp.last_open_ns.saturating_sub(ramp.first_connect_ns) as f64 / 1e6;
     let mut details = RunDetails {
         url: common.url.url.clone(),
-        processes,
+        processes: shares.len(),
         requested: requested as u64,
         opened: ramp.opened,
         failed: ramp.failed,
