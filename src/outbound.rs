@@ -28,8 +28,9 @@ pub struct OutQueue {
     frames: VecDeque<Frame>,
     offset: usize,
     queued: usize,
-    /// Print a trace line for every frame queued (`--trace-handshake`).
-    pub trace: bool,
+    /// With `--trace-handshake`, the traced connection's number: every
+    /// frame queued is printed.
+    pub trace: Option<u32>,
 }
 
 /// What a flush achieved.
@@ -60,8 +61,9 @@ impl OutQueue {
     /// Queues a frame unconditionally (handshake responses, control frames:
     /// pong and close are never dropped by the backlog policy).
     pub fn push(&mut self, frame: Frame) {
-        if self.trace {
-            eprint!("{}", trace::frame_line(Direction::ServerToClient, &frame));
+        if let Some(connection) = self.trace {
+            let line = trace::frame_line(Direction::ServerToClient, &frame);
+            eprint!("{}", trace::tagged(connection, &line));
         }
         self.queued += frame.len();
         self.frames.push_back(frame);

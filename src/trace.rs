@@ -15,6 +15,22 @@ use std::fmt::{self, Write};
 /// The GUID that RFC 6455 (section 1.3) appends to the client's key.
 pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
+/// Numbers traced connections in the server's trace, so that the lines of
+/// concurrent connections can be told apart.
+static NEXT_CONNECTION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// A fresh number for a traced connection (1, 2, ...).
+pub fn next_connection() -> u32 {
+    NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Prefixes every line of `text` with `#<connection> `.
+pub fn tagged(connection: u32, text: &str) -> String {
+    text.lines()
+        .map(|line| format!("#{connection} {line}\n"))
+        .collect()
+}
+
 /// What replaces a secret in the trace.
 const MASKED: &str = "***";
 

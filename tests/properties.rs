@@ -143,6 +143,7 @@ enum Item {
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(Option<u16>, String),
+    Header(Vec<u8>),
 }
 
 /// Decodes `input` in the given pieces; the items, the first error, and
@@ -161,6 +162,7 @@ fn decode(input: &[&[u8]], max_message: usize) -> (Vec<Item>, Option<ProtocolErr
                 Inbound::Ping(p) => Item::Ping(p.to_vec()),
                 Inbound::Pong(p) => Item::Pong(p.to_vec()),
                 Inbound::Close { code, reason } => Item::Close(code, reason.to_string()),
+                Inbound::FrameHeader(wire) => Item::Header(wire.to_vec()),
             });
             Flow::Continue
         });

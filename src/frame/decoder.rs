@@ -31,6 +31,9 @@ pub enum Inbound<'a> {
     Ping(&'a [u8]),
     /// A pong.
     Pong(&'a [u8]),
+    /// With tracing on: a frame header as it arrived, with the first
+    /// payload bytes after it still masked (for a byte-level trace).
+    FrameHeader(&'a [u8]),
     /// A valid close frame: its code (if any) and UTF-8 reason.
     Close {
         /// The status code, absent for an empty close payload.
@@ -79,7 +82,7 @@ pub struct Decoder {
     frame: Option<FrameState>,
     message: Option<Box<Assembly>>,
     control: Vec<u8>,
-    /// Print a trace line per frame header, as received (`--trace-handshake`).
+    /// With `--trace-handshake`: hand out each frame header as received.
     trace: bool,
 }
 
@@ -92,7 +95,7 @@ impl Decoder {
         Self::default()
     }
 
-    /// Turns per-frame trace lines on or off.
+    /// Turns [`Inbound::FrameHeader`] items on or off.
     pub fn set_trace(&mut self, on: bool) {
         self.trace = on;
     }
@@ -120,7 +123,7 @@ impl Decoder {
         let mut pos = 0;
         while pos < input.len() {
             if self.frame.is_none() {
-                match self.read_header(&input[pos..], max_message)? {
+                match self.read_header(&input[pos..], max_message, &mut on_item)? {
                     Some(used) => pos += used,
                     None => return Ok(input.len()),
                 }
@@ -141,6 +144,7 @@ impl Decoder {
         &mut self,
         input: &[u8],
         max_message: usize,
+        on_item: &mut impl FnMut(Inbound<'_>) -> Flow,
     ) -> Result<Option<usize>, ProtocolError> {
         let stashed = self.header_len as usize;
         let take = (MAX_HEADER - stashed).min(input.len());
@@ -151,12 +155,11 @@ impl Decoder {
         };
         self.header_len = 0;
         if self.trace {
-            // The stash holds the header and the first payload bytes, still masked.
-            let wire = &self.header[..stashed + take];
-            eprint!(
-                "{}",
-                crate::trace::frame_line(crate::trace::Direction::ClientToServer, wire)
-            );
+            // The stash holds the header and the first payload bytes, still
+            // masked (and perhaps the start of the next frame: cut it off).
+            let this_frame = (header_len as u64).saturating_add(frame.remaining);
+            let shown = ((stashed + take) as u64).min(this_frame) as usize;
+            on_item(Inbound::FrameHeader(&self.header[..shown]));
         }
         self.check_sequence(&frame, max_message)?;
         self.frame = Some(frame);

@@ -15,6 +15,7 @@ enum Item {
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(Option<u16>, String),
+    Header(Vec<u8>),
 }
 
 /// Feeds `bytes` in pieces cut at `splits`, collecting items or the error.
@@ -30,6 +31,7 @@ fn decode_split(bytes: &[u8], splits: &[usize], max: usize) -> Result<Vec<Item>,
                 Inbound::Ping(p) => Item::Ping(p.to_vec()),
                 Inbound::Pong(p) => Item::Pong(p.to_vec()),
                 Inbound::Close { code, reason } => Item::Close(code, reason.to_string()),
+                Inbound::FrameHeader(wire) => Item::Header(wire.to_vec()),
             });
             Flow::Continue
         })?;
@@ -229,4 +231,29 @@ fn stop_leaves_the_rest_unconsumed() {
     let mut decoder = Decoder::new();
     let used = decoder.feed(&mut bytes, 1 << 20, |_| Flow::Stop).unwrap();
     assert_eq!(used, close_len);
+}
+
+#[test]
+fn tracing_hands_out_each_header_as_received_before_its_items() {
+    let mut bytes = client_frame(true, OP_TEXT, b"Hi");
+    let first = bytes.clone();
+    bytes.extend(client_frame(true, OP_PING, b""));
+    let mut decoder = Decoder::new();
+    decoder.set_trace(true);
+    let mut seen = Vec::new();
+    decoder
+        .feed(&mut bytes, 1 << 20, |item| {
+            seen.push(match item {
+                Inbound::FrameHeader(wire) => format!("header {wire:02x?}"),
+                other => format!("{other:?}"),
+            });
+            Flow::Continue
+        })
+        .unwrap();
+    // The first header comes with the masked payload bytes that followed it.
+    assert_eq!(seen[0], format!("header {:02x?}", &first[..]));
+    assert!(seen[1].starts_with("Message"));
+    assert!(seen[2].starts_with("header [89, 80"));
+    assert!(seen[3].starts_with("Ping"));
+    assert_eq!(seen.len(), 4);
 }

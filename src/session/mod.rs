@@ -17,6 +17,7 @@ use crate::outbound::{Offer, OutQueue};
 use crate::publish::{self, PublishHead};
 use crate::rooms::Role;
 use crate::status::{self, Page};
+use crate::trace::Direction;
 use log::{debug, log_enabled};
 use std::net::IpAddr;
 
@@ -314,9 +315,11 @@ impl Session {
                 };
             }
         }
-        if let Some(raw) = &raw_head {
-            trace_exchange(raw, &request, &answer);
-        }
+        let traced = raw_head.as_ref().map(|raw| {
+            let connection = crate::trace::next_connection();
+            trace_exchange(connection, raw, &request, &answer);
+            connection
+        });
         match answer {
             Answer::Reply {
                 response,
@@ -324,9 +327,9 @@ impl Session {
             } => self.reply(response, head_only, events),
             Answer::Upgrade(upgrade) => {
                 self.out.push(upgrade.response.as_slice().into());
-                self.out.trace = ctx.config.trace_handshake;
+                self.out.trace = traced;
                 let mut decoder = Decoder::new();
-                decoder.set_trace(ctx.config.trace_handshake);
+                decoder.set_trace(traced.is_some());
                 if let Some(greeting) = ctx.greeting {
                     self.out.push(greeting.clone());
                 }
@@ -406,6 +409,13 @@ impl Session {
                 events.push(Event::Pong);
                 Flow::Continue
             }
+            Inbound::FrameHeader(wire) => {
+                if let Some(connection) = out.trace {
+                    let line = crate::trace::frame_line(Direction::ClientToServer, wire);
+                    eprint!("{}", crate::trace::tagged(connection, &line));
+                }
+                Flow::Continue
+            }
             Inbound::Close { code, .. } => {
                 peer_close = Some(code);
                 Flow::Stop
@@ -439,9 +449,10 @@ impl Session {
 }
 
 /// Prints an upgrade exchange for `--trace-handshake`: the request as
-/// received, the accept-key derivation, and the answer as sent.
-fn trace_exchange(raw: &[u8], request: &Request, answer: &Answer) {
-    use crate::trace::{Direction, accept_derivation, http_message};
+/// received, the accept-key derivation, and the answer as sent, each line
+/// tagged with the connection's trace number.
+fn trace_exchange(connection: u32, raw: &[u8], request: &Request, answer: &Answer) {
+    use crate::trace::{accept_derivation, http_message};
     // Tokens never reach a log, not even the byte-level trace.
     let raw = crate::credentials::redact(raw);
     let mut text = http_message(Direction::ClientToServer, &raw);
@@ -460,7 +471,7 @@ fn trace_exchange(raw: &[u8], request: &Request, answer: &Answer) {
             &response.to_bytes(*head_only),
         )),
     }
-    eprint!("{text}");
+    eprint!("{}", crate::trace::tagged(connection, &text));
 }
 
 /// A short, printable form of a message for the debug log.
