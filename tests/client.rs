@@ -319,3 +319,52 @@ fn trace_masks_the_token() {
         done.stderr
     );
 }
+
+#[test]
+fn server_trace_numbers_each_connection_and_shows_handshake_and_frames() {
+    let relay = Relay::start(&["--trace-handshake"]);
+    let done = run_client(&[
+        &format!("{}?token=xyzzy-0451", relay.url("/")),
+        "--key",
+        "dGhlIHNhbXBsZSBub25jZQ==",
+        "--send",
+        "Hello",
+        "--count",
+        "1",
+        "--wait",
+        "15s",
+    ]);
+    assert!(done.status.success(), "client failed: {}", done.stderr);
+    // Collect the server's trace until the close reply has been traced.
+    let mut trace = String::new();
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while !trace.contains("#1 S->C frame [88 02]") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match relay.log.recv_timeout(left) {
+            Ok(line) => {
+                trace.push_str(&line);
+                trace.push('\n');
+            }
+            Err(_) => panic!("server trace incomplete:\n{trace}"),
+        }
+    }
+    for expected in [
+        "#1 C->S | GET /?token=*** HTTP/1.1",
+        "#1 C->S | Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "SHA-1 of that      b37a4f2cc0624f1690f64606cf385945b2bec4ea",
+        "#1 S->C | HTTP/1.1 101 Switching Protocols",
+        "#1 S->C | Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+        "#1 S->C frame [81 0d] FIN=1",
+        "text \"Hello\"",
+        "#1 C->S frame [88 82",
+    ] {
+        assert!(
+            trace.contains(expected),
+            "missing {expected:?} in:\n{trace}"
+        );
+    }
+    assert!(
+        !trace.contains("secret"),
+        "tokens never reach the trace:\n{trace}"
+    );
+}
