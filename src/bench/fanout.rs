@@ -6,7 +6,6 @@ use super::book::AgentBook;
 use super::clock::monotonic_ns;
 use super::pool::{AgentPlan, AgentPool};
 use super::procstats::{self, ServerProbe};
-use super::progress::ramp_bar;
 use super::protocol::AgentCommand;
 use super::publisher::{PUBLISHER_TOKEN, Publisher};
 use super::report::{self, FanoutReport, RunDetails, round3};
@@ -57,12 +56,11 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
         concurrency: common.concurrency,
         lifetime: deadline.saturating_duration_since(Instant::now()),
     };
-    let mut pool = AgentPool::spawn(&plan, &shares, Some(waker))
-        .map_err(|e| format!("cannot start agents: {e}"))?;
-    let mut book = AgentBook::new(&shares);
-    let bar = ramp_bar(requested as u64, !common.json_only);
-    let ramped = waits::ramp_up(&pool, &mut book, &bar, deadline);
-    bar.finish_and_clear();
+    let waits::Launched {
+        mut pool,
+        mut book,
+        ramped,
+    } = waits::launch(&plan, &shares, Some(waker), !common.json_only, deadline)?;
     let ramp = book.ramp();
 
     let server_cpu_before = server.and_then(|s| s.cpu_ms());

@@ -1,10 +1,8 @@
 //! `wsrelay bench idle`: open N connections, hold them, measure the server's memory.
 
 use super::args::{AgentRole, IdleArgs};
-use super::book::AgentBook;
-use super::pool::{AgentPlan, AgentPool};
+use super::pool::AgentPlan;
 use super::procstats;
-use super::progress::ramp_bar;
 use super::report::{self, IdleReport, RunDetails, round3};
 use super::waits;
 use std::time::{Duration, Instant};
@@ -32,12 +30,11 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
         concurrency: common.concurrency,
         lifetime: common.timeout,
     };
-    let mut pool =
-        AgentPool::spawn(&plan, &shares, None).map_err(|e| format!("cannot start agents: {e}"))?;
-    let mut book = AgentBook::new(&shares);
-    let bar = ramp_bar(requested as u64, !common.json_only);
-    let ramped = waits::ramp_up(&pool, &mut book, &bar, deadline);
-    bar.finish_and_clear();
+    let waits::Launched {
+        mut pool,
+        mut book,
+        ramped,
+    } = waits::launch(&plan, &shares, None, !common.json_only, deadline)?;
     let ramp = book.ramp();
     let server_cpu_after = server.and_then(|s| s.cpu_ms());
 
