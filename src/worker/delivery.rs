@@ -8,26 +8,30 @@ impl Worker {
     /// Sends a client's message where its room and role say: to the other
     /// members (chat), or across the publisher/member divide.
     pub(super) fn route_message(&mut self, key: usize, frame: Frame) {
+        // The room is read through the slot, not cloned: its `Arc` is shared
+        // by every worker, and a clone per message would bounce its count.
         let Some(slot) = self.slots.get(key) else {
             return;
         };
-        let Some(room) = slot.room.clone() else {
+        let Some(room) = slot.room.as_deref() else {
             return;
         };
         let audience = match (room.is_publisher_fed(), slot.role) {
             (false, _) => Audience::Members,
             (true, Role::Publisher) => {
-                self.registry.published(&room, &frame);
+                self.registry.published(room, &frame);
                 Audience::Members
             }
             (true, Role::Member) if room.publishers.load(Relaxed) == 0 => {
-                WorkerStats::add(&self.my_stats().member_messages_dropped, 1);
+                let stats = &self.stats.workers[self.index];
+                WorkerStats::add(&stats.member_messages_dropped, 1);
                 return;
             }
             (true, Role::Member) => Audience::Publishers,
         };
-        self.broadcast_local(room.id, audience, &frame, Some(key));
-        self.broadcast_remote(room.id, audience, &frame);
+        let room = room.id;
+        self.broadcast_local(room, audience, &frame, Some(key));
+        self.broadcast_remote(room, audience, &frame);
     }
 
     /// Authorizes and fans out an HTTP publish, then answers it.
