@@ -22,9 +22,9 @@ enum Command {
     /// Serve WebSocket and HTTP clients (the default when no subcommand is given).
     Serve(wsrelay::config::ServeArgs),
     /// Drive a relay with load scenarios and report throughput, latency and memory.
-    Bench(wsrelay::bench::BenchArgs),
+    Bench(wsrelay::tools::bench::BenchArgs),
     /// Interactive WebSocket client with an optional byte-level trace.
-    Client(wsrelay::client::ClientArgs),
+    Client(wsrelay::tools::client::ClientArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     match cli.command {
         None => wsrelay::serve_main(cli.serve),
         Some(Command::Serve(args)) => wsrelay::serve_main(args),
-        Some(Command::Bench(args)) => wsrelay::bench::run(args),
-        Some(Command::Client(args)) => wsrelay::client::run(args),
+        Some(Command::Bench(args)) => wsrelay::tools::bench::run(args),
+        Some(Command::Client(args)) => wsrelay::tools::client::run(args),
     }
 }

@@ -13,7 +13,7 @@ use tungstenite::Message;
 fn a_foreign_origin_gets_403_while_listed_and_own_origins_connect() {
     let relay = Relay::start_with(|c| {
         c.origins =
-            wsrelay::admission::OriginPolicy::new(&["https://app.example".into()], false).unwrap();
+            wsrelay::policy::OriginPolicy::new(&["https://app.example".into()], false).unwrap();
     });
     let host = relay.addr.to_string();
     let upgrade = |origin: &str| upgrade_request("/", &host, &format!("Origin: {origin}\r\n"));
@@ -33,7 +33,7 @@ fn a_foreign_origin_gets_403_while_listed_and_own_origins_connect() {
 #[test]
 fn require_origin_refuses_clients_without_one() {
     let relay = Relay::start_with(|c| {
-        c.origins = wsrelay::admission::OriginPolicy::new(&[], true).unwrap();
+        c.origins = wsrelay::policy::OriginPolicy::new(&[], true).unwrap();
     });
     let host = relay.addr.to_string();
     assert_eq!(status_of(relay.addr, &upgrade_request("/", &host, "")), 403);
@@ -58,7 +58,7 @@ fn without_the_token_401_with_it_in_either_form_101() {
     // Plain HTTP needs no token.
     assert!(http_get(relay.addr, "/").ends_with("Hello, World!"));
     let refusals = relay.handle().stats().workers.iter().map(|w| {
-        w.handshake_refusals[wsrelay::stats::HandshakeFailure::Unauthorized as usize]
+        w.handshake_refusals[wsrelay::observe::stats::HandshakeFailure::Unauthorized as usize]
             .load(std::sync::atomic::Ordering::Relaxed)
     });
     assert_eq!(refusals.sum::<u64>(), 2);
@@ -116,7 +116,7 @@ fn behind_a_trusted_proxy_the_forwarded_address_is_limited() {
     let relay = Relay::start_with(|c| {
         c.max_connections_per_ip = Some(1);
         c.trusted_proxies =
-            wsrelay::admission::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
+            wsrelay::policy::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
     });
     let host = relay.addr.to_string();
     let from = |client: &str| {

@@ -15,7 +15,7 @@ const STALLED: usize = 500;
 
 #[test]
 fn stalled_half_requests_are_closed_after_the_timeout_while_new_clients_connect() {
-    wsrelay::limits::raise_fd_limit();
+    wsrelay::policy::os_limits::raise_fd_limit();
     let timeout = Duration::from_secs(2);
     let relay = Relay::start_with(|c| c.handshake_timeout = timeout);
     let started = Instant::now();
@@ -45,7 +45,8 @@ fn stalled_half_requests_are_closed_after_the_timeout_while_new_clients_connect(
     }
     assert!(started.elapsed() >= timeout);
     let timed_out = relay.handle().stats().workers.iter().map(|w| {
-        w.handshake_refusals[wsrelay::stats::HandshakeFailure::Timeout as usize].load(Relaxed)
+        w.handshake_refusals[wsrelay::observe::stats::HandshakeFailure::Timeout as usize]
+            .load(Relaxed)
     });
     assert_eq!(timed_out.sum::<u64>(), STALLED as u64);
     // The fresh client, open all along, still relays.

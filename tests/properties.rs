@@ -6,9 +6,9 @@
 
 use proptest::prelude::*;
 use wsrelay::config::Config;
-use wsrelay::frame::{self, Decoder, Flow, Inbound, MessageKind, ProtocolError};
-use wsrelay::http::{MAX_HEAD, parse_head};
-use wsrelay::session::{Context, Session};
+use wsrelay::protocol::frame::{self, Decoder, Flow, Inbound, MessageKind, ProtocolError};
+use wsrelay::protocol::http::{MAX_HEAD, parse_head};
+use wsrelay::protocol::session::{Context, Session};
 
 /// Sorted, distinct cut points inside `len` bytes, from arbitrary seeds.
 fn cuts(len: usize, seeds: &[usize]) -> Vec<usize> {
@@ -210,7 +210,7 @@ proptest! {
 
 /// A masked client frame.
 fn client_frame(fin: bool, opcode: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    wsrelay::frame::encode_client((u8::from(fin) << 7) | opcode, payload, Some(key))
+    wsrelay::protocol::frame::encode_client((u8::from(fin) << 7) | opcode, payload, Some(key))
 }
 
 /// A message: its kind, payload, and the fragment sizes it is sent in.

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsrelay::frame::{Decoder, Flow, Inbound};
+use wsrelay::protocol::frame::{Decoder, Flow, Inbound};
 
 fn decode(pieces: &[&[u8]]) -> (Vec<String>, Option<String>) {
     let mut decoder = Decoder::new();

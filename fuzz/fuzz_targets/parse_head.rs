@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsrelay::http::{MAX_HEAD, parse_head};
+use wsrelay::protocol::http::{MAX_HEAD, parse_head};
 
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(Some((request, len))) = parse_head(bytes) {

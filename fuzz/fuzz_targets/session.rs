@@ -5,8 +5,8 @@
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use wsrelay::config::Config;
-use wsrelay::http::MAX_HEAD;
-use wsrelay::session::{Context, Session};
+use wsrelay::protocol::http::MAX_HEAD;
+use wsrelay::protocol::session::{Context, Session};
 
 fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();

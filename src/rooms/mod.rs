@@ -15,7 +15,7 @@ pub use glob::glob_match;
 pub use local::{LocalRoom, LocalRooms};
 pub use name::{MAX_ROOM_NAME, validate_room};
 
-use crate::frame::Frame;
+use crate::protocol::frame::Frame;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use tungstenite::{Message, WebSocket};
 use wsrelay::config::Config;
-use wsrelay::server::{self, ServerHandle};
+use wsrelay::reactor::server::{self, ServerHandle};
 
 /// Read timeout of every test socket: a hung relay fails the test instead of blocking it.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -149,7 +149,7 @@ Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSoc
 /// A masked client frame, written by hand for cases a well-behaved client
 /// cannot produce.
 pub fn client_frame(first_byte: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
-    wsrelay::frame::encode_client(
+    wsrelay::protocol::frame::encode_client(
         first_byte,
         payload,
         masked.then_some([0xA1, 0xB2, 0xC3, 0xD4]),

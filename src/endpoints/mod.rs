@@ -1,0 +1,9 @@
+//! Plain HTTP answers: `/`, `/demo`, `/publish/<room>`, `/healthz`, `/metrics`.
+//!
+//! Rule: a request head (and body) in, a `Response` out; no sockets. A new
+//! endpoint is a function here plus one route in `routes`.
+
+pub mod demo;
+pub mod publish;
+pub mod routes;
+pub mod status;

@@ -1,0 +1,362 @@
+//! Sans-IO upgrade decision: a parsed request in, a 101 or an HTTP answer out.
+//!
+//! Checks run in a fixed order so each refusal names its first cause:
+//! method, HTTP version, `Connection`, `Upgrade`, `Sec-WebSocket-Version`,
+//! `Sec-WebSocket-Key`, `Origin` (403), the path, the role, then the
+//! `--token` of members (401; publishers present the publish token instead).
+
+use crate::config::Config;
+use crate::endpoints::routes;
+use crate::policy::credentials::{presented_token, token_matches};
+use crate::protocol::http::{Request, Response};
+use crate::rooms::{Role, validate_room};
+use base64::Engine;
+
+/// What to send back for a request head.
+#[derive(Debug)]
+pub enum Answer {
+    /// Switch to WebSocket: send `response` (a 101) and open the connection.
+    Upgrade(Upgrade),
+    /// Plain HTTP: send `response` and close; `head_only` for HEAD.
+    Reply {
+        /// The response.
+        response: Response,
+        /// Whether to leave out the body (HEAD).
+        head_only: bool,
+    },
+}
+
+/// An accepted upgrade.
+#[derive(Debug)]
+pub struct Upgrade {
+    /// The complete 101 response bytes.
+    pub response: Vec<u8>,
+    /// The selected subprotocol, if any.
+    pub protocol: Option<String>,
+    /// The value of `Sec-WebSocket-Accept`.
+    pub accept: String,
+    /// The room the connection joins (the request path).
+    pub room: String,
+    /// The connection's role in its room.
+    pub role: Role,
+}
+
+/// Decides the answer to a complete request head.
+pub fn answer(request: &Request, config: &Config) -> Answer {
+    let head_only = request.method == "HEAD";
+    if !request.wants_websocket() {
+        return Answer::Reply {
+            response: routes::route(request),
+            head_only,
+        };
+    }
+    match validate(request, config) {
+        Ok(upgrade) => Answer::Upgrade(upgrade),
+        Err(response) => Answer::Reply {
+            response,
+            head_only,
+        },
+    }
+}
+
+fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
+    use crate::protocol::http::has_token;
+    if request.method != "GET" {
+        return Err(
+            Response::error(405, "a WebSocket upgrade must use GET").with_header("Allow", "GET")
+        );
+    }
+    if request.version_minor < 1 {
+        return Err(Response::error(400, "a WebSocket upgrade needs HTTP/1.1"));
+    }
+    if !has_token(request.connection.as_deref(), "upgrade") {
+        return Err(Response::error(400, "missing `Connection: upgrade`"));
+    }
+    if !has_token(request.upgrade.as_deref(), "websocket") {
+        return Err(Response::error(400, "missing `Upgrade: websocket`"));
+    }
+    if request.ws_version.as_deref().map(str::trim) != Some("13") {
+        return Err(
+            Response::error(426, "only Sec-WebSocket-Version 13 is supported")
+                .with_header("Sec-WebSocket-Version", "13"),
+        );
+    }
+    let key = request.ws_key.as_deref().unwrap_or_default();
+    if !is_valid_key(key) {
+        return Err(Response::error(
+            400,
+            "Sec-WebSocket-Key must be the base64 of 16 bytes",
+        ));
+    }
+    if let Err(refusal) = config
+        .origins
+        .check(request.origin.as_deref(), request.host.as_deref())
+    {
+        return Err(Response::error(403, refusal));
+    }
+    if let Err(reason) = validate_room(&request.path) {
+        return Err(Response::error(400, reason));
+    }
+    let role = match request.query_param("role") {
+        None | Some("member") => Role::Member,
+        Some("publisher") => {
+            let token = config.publish_token.as_deref();
+            if !token.is_some_and(|t| token_matches(presented_token(request).as_deref(), t)) {
+                return Err(
+                    Response::error(401, "a publisher must present the publish token")
+                        .with_header("WWW-Authenticate", "Bearer"),
+                );
+            }
+            Role::Publisher
+        }
+        Some(other) => {
+            return Err(Response::error(
+                400,
+                format!("unknown role {other:?}: use member or publisher"),
+            ));
+        }
+    };
+    if role == Role::Member
+        && let Some(token) = config.token.as_deref()
+        && !token_matches(presented_token(request).as_deref(), token)
+    {
+        return Err(Response::error(
+            401,
+            "this relay needs a token: `Authorization: Bearer <token>` or `?token=`",
+        )
+        .with_header("WWW-Authenticate", "Bearer"));
+    }
+    let protocol = select_protocol(request.ws_protocols.as_deref(), &config.subprotocols);
+    let accept = accept_key(key);
+    let mut response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+    );
+    if let Some(protocol) = &protocol {
+        response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
+    }
+    response.push_str("\r\n");
+    Ok(Upgrade {
+        response: response.into_bytes(),
+        protocol,
+        accept,
+        room: request.path.clone(),
+        role,
+    })
+}
+
+/// `Sec-WebSocket-Accept` for a client key (RFC 6455 section 4.2.2). The
+/// derivation lives in [`crate::observe::trace`], beside its step-by-step display, so
+/// the trace always shows exactly what the handshake computed.
+pub fn accept_key(key: &str) -> String {
+    crate::observe::trace::accept_key(key)
+}
+
+fn is_valid_key(key: &str) -> bool {
+    key.len() == 24
+        && base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .is_ok_and(|bytes| bytes.len() == 16)
+}
+
+/// The first protocol the client offers that the relay accepts.
+fn select_protocol(offered: Option<&str>, accepted: &[String]) -> Option<String> {
+    offered?
+        .split(',')
+        .map(str::trim)
+        .find(|offer| accepted.iter().any(|a| a == offer))
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::http::parse_head;
+
+    fn config() -> Config {
+        let mut config = Config::with_listen("127.0.0.1:0".parse().unwrap());
+        config.subprotocols = vec!["superchat".into(), "chat".into()];
+        config
+    }
+
+    fn answer_to(head: &str) -> Answer {
+        let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
+        answer(&request, &config())
+    }
+
+    fn status_of(head: &str) -> (u16, String) {
+        match answer_to(head) {
+            Answer::Reply { response, .. } => (
+                response.status,
+                String::from_utf8(response.to_bytes(false)).unwrap(),
+            ),
+            Answer::Upgrade(_) => (101, String::new()),
+        }
+    }
+
+    const GOOD: &str = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+    #[test]
+    fn rfc_sample_key_gives_rfc_accept() {
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        let Answer::Upgrade(upgrade) = answer_to(&format!("{GOOD}\r\n")) else {
+            panic!("expected an upgrade");
+        };
+        let text = String::from_utf8(upgrade.response).unwrap();
+        assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(!text.contains("Sec-WebSocket-Protocol"));
+    }
+
+    #[test]
+    fn first_offered_accepted_protocol_is_selected() {
+        let head = format!("{GOOD}Sec-WebSocket-Protocol: v2, chat, superchat\r\n\r\n");
+        let Answer::Upgrade(upgrade) = answer_to(&head) else {
+            panic!("expected an upgrade");
+        };
+        assert_eq!(upgrade.protocol.as_deref(), Some("chat"));
+        let head = format!("{GOOD}Sec-WebSocket-Protocol: v2\r\n\r\n");
+        let Answer::Upgrade(upgrade) = answer_to(&head) else {
+            panic!("expected an upgrade");
+        };
+        assert_eq!(upgrade.protocol, None);
+    }
+
+    #[test]
+    fn each_bad_upgrade_gets_its_status_and_reason() {
+        let cases = [
+            (GOOD.replace("GET", "POST"), 405, "must use GET"),
+            (
+                GOOD.replace("Connection: Upgrade", "Connection: keep-alive"),
+                400,
+                "Connection: upgrade",
+            ),
+            (
+                GOOD.replace("Upgrade: websocket", "Upgrade: h2c"),
+                400,
+                "Upgrade: websocket",
+            ),
+            (GOOD.replace("Version: 13", "Version: 8"), 426, "Version 13"),
+            (
+                GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ="),
+                400,
+                "base64 of 16 bytes",
+            ),
+            (
+                GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", "!!!!!!!!!!!!!!!!!!!!!!!!"),
+                400,
+                "16 bytes",
+            ),
+            (
+                GOOD.replace("GET /", "GET /bad%20room"),
+                400,
+                "letters, digits",
+            ),
+            (
+                GOOD.replace("GET /", "GET /?role=publisher"),
+                401,
+                "publish token",
+            ),
+            (
+                GOOD.replace("GET /", "GET /?role=king"),
+                400,
+                "unknown role",
+            ),
+        ];
+        for (head, status, reason) in cases {
+            let (got, text) = status_of(&format!("{head}\r\n"));
+            assert_eq!(got, status, "{head}");
+            assert!(text.contains(reason), "{text}");
+        }
+        let (_, text) = status_of(&format!(
+            "{}\r\n",
+            GOOD.replace("Version: 13", "Version: 8")
+        ));
+        assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
+    }
+
+    #[test]
+    fn path_names_the_room_and_the_publish_token_makes_a_publisher() {
+        let mut config = config();
+        config.publish_token = Some("pub".into());
+        let head = format!(
+            "{}\r\n",
+            GOOD.replace("GET /", "GET /prices/btc-usd?role=publisher&token=pub")
+        );
+        let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
+        let Answer::Upgrade(upgrade) = answer(&request, &config) else {
+            panic!("expected an upgrade");
+        };
+        assert_eq!(upgrade.room, "/prices/btc-usd");
+        assert_eq!(upgrade.role, Role::Publisher);
+        let head = format!(
+            "{}\r\n",
+            GOOD.replace("GET /", "GET /x?role=publisher&token=nope")
+        );
+        let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
+        assert!(
+            matches!(answer(&request, &config), Answer::Reply { response, .. } if response.status == 401)
+        );
+    }
+
+    fn status_with(config: &Config, head: &str) -> u16 {
+        let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
+        match answer(&request, config) {
+            Answer::Reply { response, .. } => response.status,
+            Answer::Upgrade(_) => 101,
+        }
+    }
+
+    #[test]
+    fn foreign_origins_get_403_but_the_relays_own_and_listed_ones_pass() {
+        let mut config = config();
+        config.origins =
+            crate::policy::OriginPolicy::new(&["https://app.example".into()], false).unwrap();
+        let with_origin = |origin: &str| format!("{GOOD}Origin: {origin}\r\n\r\n");
+        assert_eq!(
+            status_with(&config, &with_origin("https://evil.example")),
+            403
+        );
+        assert_eq!(
+            status_with(&config, &with_origin("https://app.example")),
+            101
+        );
+        // GOOD's Host is `x`.
+        assert_eq!(status_with(&config, &with_origin("http://x")), 101);
+        assert_eq!(status_with(&config, &format!("{GOOD}\r\n")), 101);
+        config.origins = crate::policy::OriginPolicy::new(&[], true).unwrap();
+        assert_eq!(status_with(&config, &format!("{GOOD}\r\n")), 403);
+    }
+
+    #[test]
+    fn the_access_token_is_needed_by_members_in_either_form() {
+        let mut config = config();
+        config.token = Some("letmein".into());
+        config.publish_token = Some("pub".into());
+        assert_eq!(status_with(&config, &format!("{GOOD}\r\n")), 401);
+        let bearer = format!("{GOOD}Authorization: Bearer letmein\r\n\r\n");
+        assert_eq!(status_with(&config, &bearer), 101);
+        let query = format!("{}\r\n", GOOD.replace("GET /", "GET /?token=letmein"));
+        assert_eq!(status_with(&config, &query), 101);
+        let wrong = format!("{}\r\n", GOOD.replace("GET /", "GET /?token=letmeout"));
+        assert_eq!(status_with(&config, &wrong), 401);
+        // A publisher is admitted by the publish token alone.
+        let publisher = format!(
+            "{}\r\n",
+            GOOD.replace("GET /", "GET /feed?role=publisher&token=pub")
+        );
+        assert_eq!(status_with(&config, &publisher), 101);
+    }
+
+    #[test]
+    fn connection_token_matches_in_any_case_within_a_list() {
+        let head = GOOD.replace("Connection: Upgrade", "Connection: keep-alive, UPGRADE");
+        assert!(matches!(
+            answer_to(&format!("{head}\r\n")),
+            Answer::Upgrade(_)
+        ));
+    }
+}

@@ -1,0 +1,205 @@
+//! Binding the listener, spawning workers and the acceptor, and shutdown.
+
+use crate::config::Config;
+use crate::observe::stats::Stats;
+use crate::policy::guards::Guards;
+use crate::reactor::acceptor::{ACCEPTOR_WAKER, Acceptor, LISTENER};
+use crate::reactor::admin::{self, AdminServer, AdminState};
+use crate::reactor::commands::{INBOX_CAPACITY, WorkerHandle, WorkerInbox};
+use crate::reactor::worker::{Shared, WAKER, Worker};
+use crate::rooms::Registry;
+use mio::net::TcpListener;
+use mio::{Interest, Poll, Waker};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+/// A running relay: its address, counters and the means to stop it.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stats: Arc<Stats>,
+    registry: Arc<Registry>,
+    guards: Arc<Guards>,
+    stopping: Arc<AtomicBool>,
+    acceptor_waker: Arc<Waker>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+    admin: Option<AdminServer>,
+}
+
+/// Pending connections the kernel may queue for `accept` (it caps this at
+/// `net.core.somaxconn`). mio binds with 128, which a burst of clients
+/// overflows while the acceptor is descheduled: their SYNs are dropped and
+/// retried a second later.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Calling `listen` again on a listening socket only changes its backlog.
+fn raise_backlog(listener: &TcpListener) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen on a descriptor we own; no memory is passed.
+    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Binds the listener and starts the acceptor and worker threads.
+pub fn start(config: Config) -> io::Result<ServerHandle> {
+    let config = Arc::new(config);
+    let mut listener = TcpListener::bind(config.listen)?;
+    raise_backlog(&listener)?;
+    let addr = listener.local_addr()?;
+    let stats = Arc::new(Stats::new(config.workers));
+    let registry = Arc::new(Registry::new(
+        config.rooms_publisher_only.clone(),
+        config.retain,
+    ));
+    let max_connections = config
+        .max_connections
+        .unwrap_or_else(crate::policy::os_limits::connection_ceiling);
+    let guards = Arc::new(Guards::new(&config, max_connections));
+    let admin = match config.admin_listen {
+        Some(addr) => Some(admin::start(
+            addr,
+            AdminState {
+                stats: stats.clone(),
+                guards: guards.clone(),
+                registry: registry.clone(),
+            },
+        )?),
+        None => None,
+    };
+
+    let mut handles = Vec::new();
+    let mut parts = Vec::new();
+    for _ in 0..config.workers {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
+        let (adopt_tx, adopt_rx) = crossbeam_channel::unbounded();
+        handles.push(WorkerHandle {
+            inbox: inbox_tx,
+            adopt: adopt_tx,
+            waker,
+        });
+        parts.push((
+            poll,
+            WorkerInbox {
+                inbox: inbox_rx,
+                adopt: adopt_rx,
+            },
+        ));
+    }
+
+    let mut threads = Vec::new();
+    for (index, (poll, inbox)) in parts.into_iter().enumerate() {
+        let shared = Shared {
+            config: config.clone(),
+            stats: stats.clone(),
+            registry: registry.clone(),
+            guards: guards.clone(),
+        };
+        let worker = Worker::new(index, shared, poll, handles.clone(), inbox);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("wsrelay-worker-{index}"))
+                .spawn(move || worker.run())?,
+        );
+    }
+
+    let poll = Poll::new()?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let acceptor_waker = Arc::new(Waker::new(poll.registry(), ACCEPTOR_WAKER)?);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let acceptor = Acceptor::new(
+        poll,
+        listener,
+        handles,
+        stopping.clone(),
+        guards.clone(),
+        config.clone(),
+        stats.clone(),
+    );
+    threads.push(
+        std::thread::Builder::new()
+            .name("wsrelay-acceptor".into())
+            .spawn(move || acceptor.run())?,
+    );
+    Ok(ServerHandle {
+        addr,
+        stats,
+        registry,
+        guards,
+        stopping,
+        acceptor_waker,
+        threads,
+        admin,
+    })
+}
+
+impl ServerHandle {
+    /// The address the relay listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The relay's counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// The rooms.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The shared limits (open sockets, inflight bytes, per-address counts).
+    pub fn guards(&self) -> &Arc<Guards> {
+        &self.guards
+    }
+
+    /// Where `/healthz` and `/metrics` are served when `--admin-listen` is given.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::local_addr)
+    }
+
+    /// Begins a graceful shutdown: `/healthz` turns 503, accepting stops,
+    /// every client gets Close 1001, and workers end once their clients
+    /// answer or time out.
+    pub fn shutdown(&self) {
+        (self.shutdown_trigger())();
+    }
+
+    /// A handle that can begin shutdown from another thread (signals).
+    pub fn shutdown_trigger(&self) -> impl Fn() + Send + 'static {
+        let stopping = self.stopping.clone();
+        let guards = self.guards.clone();
+        let waker = self.acceptor_waker.clone();
+        move || {
+            guards.start_draining();
+            stopping.store(true, Ordering::SeqCst);
+            let _ = waker.wake();
+        }
+    }
+
+    /// Waits for every thread to end; an error if any failed.
+    pub fn wait(self) -> io::Result<()> {
+        let mut outcome = Ok(());
+        for thread in self.threads {
+            let result = thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a relay thread panicked")));
+            if let Err(error) = result {
+                log::error!("relay thread failed: {error}");
+                outcome = Err(error);
+            }
+        }
+        // The admin listener outlives the workers, so probes see 503 until the end.
+        if let Some(admin) = self.admin {
+            admin.stop();
+        }
+        outcome
+    }
+}

@@ -1,0 +1,413 @@
+//! Command-line flags of `wsrelay bench` and the parsers for their values.
+
+use clap::{Args, Subcommand, ValueEnum};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Most sockets one client process opens: the host allows 20,000 descriptors per process.
+pub const MAX_SOCKETS_PER_PROCESS: usize = 9_000;
+/// Smallest fan-out message: 8-byte timestamp + 8-byte sequence number.
+pub const MIN_MESSAGE_SIZE: usize = 16;
+/// Largest fan-out message the generator agrees to send.
+pub const MAX_MESSAGE_SIZE: usize = 64 << 20;
+/// Longest duration any flag accepts, so every phase stays bounded.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// Flags of `wsrelay bench`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// The scenario to run.
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+/// One load scenario per run.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Scenario {
+    /// Open N idle connections; report handshakes/s and the server's RSS per connection.
+    Idle(IdleArgs),
+    /// One publisher, N subscribers: report delivered messages/s, latency and losses.
+    Fanout(FanoutArgs),
+    /// Internal: one client process driving a share of the connections.
+    #[command(hide = true)]
+    Agent(AgentArgs),
+}
+
+/// Flags shared by every scenario.
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Server to drive, e.g. ws://127.0.0.1:8080/ (loopback only).
+    #[arg(long, value_parser = parse_target)]
+    pub url: Target,
+    /// Client processes to spread connections over (raised so none holds more than 9,000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub procs: Option<u32>,
+    /// PID of the server, to report its memory and CPU from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Give up on the whole scenario after this long.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// A connection that has not received its greeting after this long counts as failed.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Handshakes in flight at once per client process.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=9000))]
+    pub concurrency: u32,
+    /// Print only the JSON line: no table, no progress bar.
+    #[arg(long)]
+    pub json_only: bool,
+}
+
+impl CommonArgs {
+    /// The probe of `--server-pid`, if given.
+    pub fn server_probe(&self) -> Result<Option<super::procstats::ServerProbe>, String> {
+        self.server_pid
+            .map(super::procstats::ServerProbe::new)
+            .transpose()
+            .map_err(|e| format!("--server-pid: {e}"))
+    }
+
+    /// How many of `sockets` each agent process opens (`--procs`, or
+    /// `default` processes, at most MAX_SOCKETS_PER_PROCESS each).
+    pub fn agent_shares(&self, sockets: usize, default: usize) -> Vec<usize> {
+        split_evenly(sockets, plan_processes(self.procs, default, sockets))
+    }
+}
+
+/// Flags of `wsrelay bench idle`.
+#[derive(Args, Debug, Clone)]
+pub struct IdleArgs {
+    /// Flags shared by every scenario.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Connections to open.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub connections: u32,
+    /// How long to hold all connections open before sampling memory and closing.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub hold: Duration,
+}
+
+/// Flags of `wsrelay bench fanout`.
+#[derive(Args, Debug, Clone)]
+pub struct FanoutArgs {
+    /// Flags shared by every scenario.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Subscriber connections (the publisher comes on top).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub subscribers: u32,
+    /// Bytes per message (at least 16), e.g. 64, 4KiB, 1MiB.
+    #[arg(long, value_parser = parse_message_size)]
+    pub size: usize,
+    /// Messages to publish at most.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub messages: Option<u64>,
+    /// Publish at this many messages/s; as fast as the window allows when absent.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// Stop publishing after this long, even if fewer than --messages were sent.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+}
+
+/// What an agent process does with its connections.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentRole {
+    /// Open, hold, close.
+    Idle,
+    /// Open, then receive and check published messages.
+    Subscribe,
+}
+
+/// Flags of the hidden `wsrelay bench agent`, set by the parent process.
+#[derive(Args, Debug, Clone)]
+pub struct AgentArgs {
+    /// Server to drive.
+    #[arg(long, value_parser = parse_target)]
+    pub url: Target,
+    /// What to do with the connections.
+    #[arg(long, value_enum)]
+    pub role: AgentRole,
+    /// Connections this process opens.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_SOCKETS_PER_PROCESS as i64))]
+    pub connections: u32,
+    /// Per-connection limit to receive the greeting.
+    #[arg(long, value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Handshakes in flight at once.
+    #[arg(long)]
+    pub concurrency: u32,
+    /// The process exits after this long whatever happens.
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Which agent this is; picks its block of source addresses.
+    #[arg(long)]
+    pub index: u8,
+}
+
+/// A loopback WebSocket endpoint parsed from a ws:// URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Address to connect to.
+    pub addr: SocketAddr,
+    /// Request path including any query, e.g. "/".
+    pub path: String,
+    /// The URL as given, to hand to agent processes.
+    pub url: String,
+}
+
+impl Target {
+    /// Value of the Host header.
+    pub fn host_header(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+/// Parses ws://127.0.0.1[:port][/path]; any other host is refused so that load never
+/// leaves the machine.
+pub fn parse_target(url: &str) -> Result<Target, String> {
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| format!("{url}: only ws:// URLs are supported"))?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(at) if rest[at..].starts_with('/') => (&rest[..at], rest[at..].to_string()),
+        Some(at) => (&rest[..at], format!("/{}", &rest[at..])),
+        None => (rest, "/".to_string()),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => {
+            let port: u16 = port
+                .parse()
+                .map_err(|_| format!("{url}: bad port {port:?}"))?;
+            (host, port)
+        }
+        None => (authority, 80),
+    };
+    if port == 0 {
+        return Err(format!("{url}: port 0"));
+    }
+    if host != "127.0.0.1" && host != "localhost" {
+        return Err(format!(
+            "{url}: refusing host {host:?}: the load generator only targets 127.0.0.1"
+        ));
+    }
+    Ok(Target {
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        path,
+        url: url.to_string(),
+    })
+}
+
+/// A duration in the relay's own syntax (`250ms`, `2s`, `3m`), at most 24 h
+/// so that every run stops by itself.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = crate::config::units::parse_duration(text)?;
+    if duration > MAX_DURATION {
+        return Err(format!("duration {text:?} is longer than 24h"));
+    }
+    Ok(duration)
+}
+
+fn parse_message_size(text: &str) -> Result<usize, String> {
+    let size = crate::config::units::parse_size(text)?;
+    if !(MIN_MESSAGE_SIZE..=MAX_MESSAGE_SIZE).contains(&size) {
+        return Err(format!(
+            "message size must be between {MIN_MESSAGE_SIZE} bytes and 64 MiB"
+        ));
+    }
+    Ok(size)
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("bad rate {text:?}: messages per second, above 0")),
+    }
+}
+
+/// Client processes to use for `sockets` connections: the request (or `default`),
+/// raised so that no process holds more than MAX_SOCKETS_PER_PROCESS, and at most
+/// one process per socket.
+pub fn plan_processes(requested: Option<u32>, default: usize, sockets: usize) -> usize {
+    let needed = sockets.div_ceil(MAX_SOCKETS_PER_PROCESS);
+    requested
+        .map_or(default, |p| p as usize)
+        .max(needed)
+        .min(sockets)
+        .max(1)
+}
+
+/// Splits `total` into `parts` shares that differ by at most one.
+pub fn split_evenly(total: usize, parts: usize) -> Vec<usize> {
+    (0..parts)
+        .map(|i| total / parts + usize::from(i < total % parts))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Scenario, clap::Error> {
+        Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .map(|cli| cli.bench.scenario)
+    }
+
+    #[test]
+    fn idle_flags_and_defaults() {
+        let Scenario::Idle(idle) = parse(&[
+            "idle",
+            "--url",
+            "ws://127.0.0.1:9001/",
+            "--connections",
+            "19000",
+            "--server-pid",
+            "42",
+        ])
+        .unwrap() else {
+            panic!("not idle")
+        };
+        assert_eq!(idle.connections, 19_000);
+        assert_eq!(idle.hold, Duration::from_secs(2));
+        assert_eq!(idle.common.timeout, Duration::from_secs(120));
+        assert_eq!(idle.common.server_pid, Some(42));
+        assert_eq!(idle.common.procs, None);
+        assert!(!idle.common.json_only);
+        assert_eq!(idle.common.url.addr, "127.0.0.1:9001".parse().unwrap());
+    }
+
+    #[test]
+    fn fanout_flags() {
+        let Scenario::Fanout(fanout) = parse(&[
+            "fanout",
+            "--url",
+            "ws://localhost:8080",
+            "--subscribers",
+            "100",
+            "--size",
+            "1KiB",
+            "--messages",
+            "5000",
+            "--rate",
+            "2000",
+            "--duration",
+            "3s",
+            "--procs",
+            "2",
+            "--json-only",
+        ])
+        .unwrap() else {
+            panic!("not fanout")
+        };
+        assert_eq!(fanout.subscribers, 100);
+        assert_eq!(fanout.size, 1024);
+        assert_eq!(fanout.messages, Some(5000));
+        assert_eq!(fanout.rate, Some(2000.0));
+        assert_eq!(fanout.duration, Duration::from_secs(3));
+        assert_eq!(fanout.common.procs, Some(2));
+        assert!(fanout.common.json_only);
+        assert_eq!(fanout.common.url.path, "/");
+    }
+
+    #[test]
+    fn rejects_bad_flags() {
+        let url = "ws://127.0.0.1:8080/";
+        assert!(
+            parse(&[
+                "fanout",
+                "--url",
+                url,
+                "--subscribers",
+                "10",
+                "--size",
+                "15"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "fanout",
+                "--url",
+                url,
+                "--subscribers",
+                "10",
+                "--size",
+                "64",
+                "--rate",
+                "0"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["fanout", "--url", url, "--subscribers", "0", "--size", "64"]).is_err());
+        assert!(parse(&["idle", "--url", url]).is_err());
+        assert!(parse(&["idle", "--url", url, "--connections", "5", "--procs", "0"]).is_err());
+        assert!(parse(&["idle", "--url", "ws://10.0.0.1:8080/", "--connections", "5"]).is_err());
+    }
+
+    #[test]
+    fn target_urls() {
+        let target = parse_target("ws://127.0.0.1:8080/chat?room=1").unwrap();
+        assert_eq!(target.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(target.path, "/chat?room=1");
+        assert_eq!(target.host_header(), "127.0.0.1:8080");
+        assert_eq!(
+            parse_target("ws://localhost").unwrap().addr,
+            "127.0.0.1:80".parse().unwrap()
+        );
+        assert_eq!(parse_target("ws://127.0.0.1:81?x").unwrap().path, "/?x");
+        assert!(parse_target("wss://127.0.0.1:8080/").is_err());
+        assert!(parse_target("http://127.0.0.1:8080/").is_err());
+        assert!(parse_target("ws://example.com:8080/").is_err());
+        assert!(parse_target("ws://127.0.0.2:8080/").is_err());
+        assert!(parse_target("ws://127.0.0.1:99999/").is_err());
+        assert!(parse_target("ws://127.0.0.1:0/").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("3m").unwrap(), Duration::from_secs(180));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        for bad in ["", "s", "-1s", "fast", "25h", "1.5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_message_size("4KiB").unwrap(), 4096);
+        assert!(parse_message_size("1G").is_err());
+        assert!(parse_message_size("k").is_err());
+        assert!(parse_message_size("15").is_err());
+        assert!(parse_message_size("65MiB").is_err());
+        assert_eq!(parse_message_size("16").unwrap(), 16);
+    }
+
+    #[test]
+    fn process_planning() {
+        assert_eq!(plan_processes(None, 1, 50), 1);
+        assert_eq!(plan_processes(None, 1, 19_000), 3);
+        assert_eq!(plan_processes(Some(1), 1, 19_000), 3);
+        assert_eq!(plan_processes(Some(8), 1, 19_000), 8);
+        assert_eq!(plan_processes(Some(4), 1, 2), 2);
+        assert_eq!(plan_processes(None, 2, 1), 1);
+        assert_eq!(split_evenly(10, 3), vec![4, 3, 3]);
+        assert_eq!(split_evenly(19_000, 3).iter().sum::<usize>(), 19_000);
+        assert!(
+            split_evenly(19_000, 3)
+                .iter()
+                .all(|&share| share <= MAX_SOCKETS_PER_PROCESS)
+        );
+    }
+}
