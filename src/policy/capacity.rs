@@ -1,6 +1,7 @@
 //! `--max-connections`: the count of open sockets shared by the acceptor
-//! (which admits) and the workers (which release), and the pause taken when
-//! the operating system itself runs out of descriptors.
+//! (which admits) and the workers (which release, both through an
+//! [`Admission`](crate::policy::admission::Admission)), and the pause taken
+//! when the operating system itself runs out of descriptors.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -33,7 +34,7 @@ impl Capacity {
 
     /// Counts a new socket; false (nothing counted) when at the ceiling.
     /// Only the acceptor admits, so a plain check-then-add cannot overshoot.
-    pub fn try_admit(&self) -> bool {
+    pub(crate) fn try_admit(&self) -> bool {
         if self.open.load(Ordering::Relaxed) >= self.max {
             return false;
         }
@@ -41,8 +42,8 @@ impl Capacity {
         true
     }
 
-    /// Forgets a socket that `try_admit` counted.
-    pub fn release(&self) {
+    /// Forgets a socket that `try_admit` counted (its admission's release).
+    pub(super) fn release(&self) {
         self.open.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -45,8 +45,9 @@ impl PerIpLimit {
         true
     }
 
-    /// Forgets one connection from `ip` (one that `try_acquire` counted).
-    pub fn release(&self, ip: IpAddr) {
+    /// Forgets one connection from `ip` (one that `try_acquire` counted);
+    /// an [`Admission`](crate::policy::admission::Admission) calls it on release.
+    pub(super) fn release(&self, ip: IpAddr) {
         let ip = ip.to_canonical();
         let mut counts = self.shard(ip).lock().unwrap_or_else(|e| e.into_inner());
         if let Some(count) = counts.get_mut(&ip) {

@@ -8,6 +8,7 @@
 
 use crate::config::Config;
 use crate::observe::stats::{Stats, WorkerStats};
+use crate::policy::admission::{Admission, Refusal};
 use crate::policy::capacity::AcceptPause;
 use crate::policy::guards::Guards;
 use crate::protocol::http::Response;
@@ -165,37 +166,24 @@ impl Acceptor {
         peer: std::net::SocketAddr,
         now: Instant,
     ) -> Option<usize> {
-        let acceptor_stats = &self.stats.acceptor;
-        if !self.guards.capacity.try_admit() {
-            WorkerStats::add(&acceptor_stats.refused_max_connections, 1);
-            if !self.at_limit {
-                self.at_limit = true;
-                log::warn!(
-                    "connection limit of {} reached: answering 503 until connections close",
-                    self.guards.capacity.max()
-                );
-            }
-            self.refuse(stream, now);
-            return None;
-        }
-        if self.at_limit {
-            self.at_limit = false;
-            log::info!("below the connection limit again");
-        }
-        // Behind a trusted proxy the client's address is known only from
-        // its request; the worker counts it there.
-        let ip_counted = match &self.guards.per_ip {
-            Some(limit) if !self.config.trusted_proxies.trusts(peer.ip()) => {
-                if !limit.try_acquire(peer.ip()) {
-                    self.guards.capacity.release();
-                    WorkerStats::add(&acceptor_stats.refused_per_ip, 1);
-                    log::debug!("peer={peer} refused: per-address connection limit");
-                    self.refuse(stream, now);
-                    return None;
+        let admitted = Admission::admit(&self.guards, peer.ip(), &self.config.trusted_proxies);
+        self.note_limit(matches!(admitted, Err(Refusal::AtCapacity)));
+        let admission = match admitted {
+            Ok(admission) => admission,
+            Err(refusal) => {
+                let acceptor_stats = &self.stats.acceptor;
+                match refusal {
+                    Refusal::AtCapacity => {
+                        WorkerStats::add(&acceptor_stats.refused_max_connections, 1)
+                    }
+                    Refusal::AddressAtLimit => {
+                        WorkerStats::add(&acceptor_stats.refused_per_ip, 1);
+                        log::debug!("peer={peer} refused: per-address connection limit");
+                    }
                 }
-                true
+                self.refuse(stream, now);
+                return None;
             }
-            _ => false,
         };
         let _ = stream.set_nodelay(true);
         let index = self.next;
@@ -203,18 +191,31 @@ impl Acceptor {
         let adopted = Adopted {
             stream,
             peer,
-            ip_counted,
+            admission,
         };
         match self.workers[index].adopt.send(adopted) {
             Ok(()) => Some(index),
             Err(returned) => {
-                // The worker is gone (shutting down); undo the counts.
-                self.guards.capacity.release();
-                if let (true, Some(limit)) = (returned.0.ip_counted, &self.guards.per_ip) {
-                    limit.release(peer.ip());
-                }
+                // The worker is gone (shutting down).
+                returned.0.admission.release(&self.guards);
                 None
             }
+        }
+    }
+
+    /// Logs reaching `--max-connections` and leaving it, once per episode.
+    fn note_limit(&mut self, at_limit: bool) {
+        if at_limit == self.at_limit {
+            return;
+        }
+        self.at_limit = at_limit;
+        if at_limit {
+            log::warn!(
+                "connection limit of {} reached: answering 503 until connections close",
+                self.guards.capacity.max()
+            );
+        } else {
+            log::info!("below the connection limit again");
         }
     }
 

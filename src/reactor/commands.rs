@@ -1,5 +1,6 @@
 //! Commands between threads and the handles used to send them.
 
+use crate::policy::admission::Admission;
 use crate::protocol::frame::Frame;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Waker;
@@ -43,9 +44,9 @@ pub struct Adopted {
     pub stream: TcpStream,
     /// Its peer address.
     pub peer: std::net::SocketAddr,
-    /// Whether the acceptor counted the peer's address against
-    /// `--max-connections-per-ip` (the worker releases it).
-    pub ip_counted: bool,
+    /// Its counts against the connection limits; whoever ends the
+    /// connection (or refuses to take it) releases them.
+    pub admission: Admission,
 }
 
 /// How other threads reach one worker.

@@ -1,8 +1,18 @@
 //! Where a worker sends what its clients say: routing by room and role,
-//! local and remote fan-out, HTTP publishes, backpressure between workers
+//! local fan-out, handing to the other workers, HTTP publishes, the inbox,
 //! and the slow-consumer policy.
 
-use super::*;
+use super::{INBOX_BUDGET, Worker};
+use crate::config::SlowConsumer;
+use crate::endpoints::publish::{self, PublishHead};
+use crate::observe::stats::{HandshakeFailure, WorkerStats};
+use crate::protocol::frame::{self, Frame, close_code};
+use crate::protocol::http::Request;
+use crate::protocol::outbound::Offer;
+use crate::reactor::commands::{Audience, Command};
+use crate::rooms::Role;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
 
 impl Worker {
     /// Sends a client's message where its room and role say: to the other
@@ -19,19 +29,18 @@ impl Worker {
         let audience = match (room.is_publisher_fed(), slot.role) {
             (false, _) => Audience::Members,
             (true, Role::Publisher) => {
-                self.registry.published(room, &frame);
+                self.shared.registry.published(room, &frame);
                 Audience::Members
             }
             (true, Role::Member) if room.publishers.load(Relaxed) == 0 => {
-                let stats = &self.stats.workers[self.index];
-                WorkerStats::add(&stats.member_messages_dropped, 1);
+                WorkerStats::add(&self.my_stats().member_messages_dropped, 1);
                 return;
             }
             (true, Role::Member) => Audience::Publishers,
         };
         let room = room.id;
         self.broadcast_local(room, audience, &frame, Some(key));
-        self.broadcast_remote(room, audience, &frame);
+        self.peers.broadcast(room, audience, &frame);
     }
 
     /// Authorizes and fans out an HTTP publish, then answers it.
@@ -46,39 +55,38 @@ impl Worker {
             return;
         };
         let peer = slot.stream.peer_addr().ok().map(|a| a.ip());
-        let checked = publish::authorize(request, peer, &self.config)
+        let checked = publish::authorize(request, peer, &self.shared.config)
             .and_then(|()| publish::check_body(head, body));
         if let Err(response) = checked {
-            self.stats.workers[self.index]
+            self.shared.stats.workers[self.index]
                 .handshake_failed(HandshakeFailure::from_status(response.status));
             slot.session.respond(response);
-            let id = slot.id;
-            self.mark_dirty(key as u32, id);
+            slot.mark_dirty(key, &mut self.scratch.dirty);
             return;
         }
         let frame = frame::encode(head.kind.opcode(), body);
-        let room = if self.config.retain {
-            Some(self.registry.open(&head.room))
+        let registry = &self.shared.registry;
+        let room = if self.shared.config.retain {
+            Some(registry.open(&head.room))
         } else {
-            self.registry.get(&head.room)
+            registry.get(&head.room)
         };
         let recipients = room.as_ref().map_or(0, |r| r.members.load(Relaxed));
         if let Some(room) = room {
-            self.registry.published(&room, &frame);
+            self.shared.registry.published(&room, &frame);
             self.broadcast_local(room.id, Audience::Members, &frame, None);
-            self.broadcast_remote(room.id, Audience::Members, &frame);
+            self.peers.broadcast(room.id, Audience::Members, &frame);
         }
         WorkerStats::add(&self.my_stats().http_publishes, 1);
         if let Some(slot) = self.slots.get_mut(key) {
             slot.session
                 .respond(publish::accepted(&head.room, recipients));
-            let id = slot.id;
-            self.mark_dirty(key as u32, id);
+            slot.mark_dirty(key, &mut self.scratch.dirty);
         }
     }
 
     /// Queues `frame` on this worker's connections of `room` in `audience`, but `except`.
-    pub(super) fn broadcast_local(
+    fn broadcast_local(
         &mut self,
         room: u32,
         audience: Audience,
@@ -92,82 +100,37 @@ impl Worker {
             Audience::Members => &local.members,
             Audience::Publishers => &local.publishers,
         };
-        let limit = self.config.max_backlog;
+        let limit = self.shared.config.max_backlog;
         let mut delivered = 0u64;
         let mut slow = Vec::new();
         for &member in targets {
-            if Some(member as usize) == except {
+            let key = member as usize;
+            if Some(key) == except {
                 continue;
             }
-            let slot = &mut self.slots[member as usize];
+            let slot = &mut self.slots[key];
             match slot.session.out.offer(frame.clone(), limit) {
                 Offer::Queued => {
                     delivered += 1;
-                    if !slot.dirty {
-                        slot.dirty = true;
-                        self.dirty.push((member, slot.id));
-                    }
+                    slot.mark_dirty(key, &mut self.scratch.dirty);
                 }
-                Offer::OverLimit => slow.push(member as usize),
+                Offer::OverLimit => slow.push(key),
             }
         }
-        WorkerStats::add(&self.stats.workers[self.index].messages_sent, delivered);
+        WorkerStats::add(&self.my_stats().messages_sent, delivered);
         for key in slow {
             self.slow_consumer(key);
         }
     }
 
-    /// Hands `frame` to every other worker, keeping per-peer order.
-    pub(super) fn broadcast_remote(&mut self, room: u32, audience: Audience, frame: &Frame) {
-        for peer in 0..self.peers.len() {
-            if peer == self.index {
-                continue;
-            }
-            let command = Command::Broadcast {
-                room,
-                audience,
-                frame: frame.clone(),
-            };
-            if !self.stalled[peer].is_empty() {
-                self.stalled[peer].push_back(command);
-                continue;
-            }
-            match self.peers[peer].try_send(command) {
-                Ok(()) => self.wake_peer[peer] = true,
-                Err(command) => self.stalled[peer].push_back(command),
-            }
-        }
-    }
-
-    pub(super) fn retry_stalled(&mut self) {
-        for peer in 0..self.stalled.len() {
-            while let Some(command) = self.stalled[peer].pop_front() {
-                match self.peers[peer].try_send(command) {
-                    Ok(()) => self.wake_peer[peer] = true,
-                    Err(command) => {
-                        self.stalled[peer].push_front(command);
-                        self.wake_peer[peer] = true;
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    pub(super) fn wake_peers(&mut self) {
-        for peer in 0..self.wake_peer.len() {
-            if std::mem::take(&mut self.wake_peer[peer]) {
-                self.peers[peer].wake();
-            }
-        }
-    }
-
+    /// A connection's backlog is full: drop the message for it, or close it
+    /// with 1008 (`--slow-consumer`).
     pub(super) fn slow_consumer(&mut self, key: usize) {
-        let Some(slot) = self.slots.get_mut(key) else {
+        let Some(slot) = self.slots.get(key) else {
             return;
         };
-        let stats = &self.stats.workers[self.index];
-        match self.config.slow_consumer {
+        let stats = &self.shared.stats.workers[self.index];
+        match self.shared.config.slow_consumer {
             SlowConsumer::Drop => WorkerStats::add(&stats.slow_dropped, 1),
             SlowConsumer::Close => {
                 WorkerStats::add(&stats.slow_closed, 1);
@@ -176,21 +139,19 @@ impl Worker {
                         "conn={key} slow consumer: backlog {} bytes over {}, closing with 1008 \
                          ({suppressed} more since the last warning)",
                         slot.session.out.queued_bytes(),
-                        self.config.max_backlog
+                        self.shared.config.max_backlog
                     );
                 }
-                slot.session.close(
+                self.close_with(
+                    key,
                     close_code::POLICY_VIOLATION,
                     "slow consumer: backlog limit reached",
                 );
-                let id = slot.id;
-                self.mark_dirty(key as u32, id);
-                self.leave_members(key);
-                self.set_deadline(key, CLOSE_GRACE);
             }
         }
     }
 
+    /// Takes commands from the inbox, up to [`INBOX_BUDGET`] per turn.
     pub(super) fn drain_inbox(&mut self) {
         for _ in 0..INBOX_BUDGET {
             let Ok(command) = self.inbox.inbox.try_recv() else {

@@ -1,262 +1,98 @@
-//! A connection's life on its worker: adoption, opening into a room,
-//! admission checks after the handshake, deadlines and heartbeats,
-//! closing, shutdown and release.
+//! A connection's life on its worker: adoption, leaving its room, every
+//! close the server starts, shutdown and release.
 
-use super::*;
+use super::slot::Slot;
+use super::{CLOSE_GRACE, Worker};
+use crate::observe::stats::WorkerStats;
+use crate::protocol::frame::close_code;
+use crate::reactor::commands::Adopted;
+use crate::rooms::Role;
+use mio::{Interest, Token};
+use std::io;
+use std::time::Instant;
 
 impl Worker {
-    pub(super) fn on_opened(
-        &mut self,
-        key: usize,
-        room_name: &str,
-        role: Role,
-        counted_ip: Option<IpAddr>,
-    ) {
-        let first_check = self.config.heartbeat.first_check();
-        let Some(slot) = self.slots.get_mut(key) else {
-            return;
-        };
-        if let Some(ip) = counted_ip {
-            self.clients.set(key, ClientIp { ip, counted: true });
-        }
-        if let Some(rate) = self.config.max_messages_per_sec {
-            self.buckets.set(key, TokenBucket::full(rate, self.now_ms));
-        }
-        let room = self.registry.join(room_name, role);
-        slot.deadline = self.timers.schedule(key as u32, slot.id, first_check);
-        slot.room_at = self.rooms.add(room.id, key as u32, role == Role::Publisher);
-        slot.role = role;
-        if role == Role::Member
-            && let Some(retained) = room.retained()
-        {
-            // The current value of a feed, right after the greeting.
-            slot.session.out.push(retained);
-        }
-        slot.room = Some(room);
-        WorkerStats::add(&self.stats.workers[self.index].websockets, 1);
-        log::debug!("conn={key} open room={room_name} role={role:?}");
-    }
-
-    /// Answers `/healthz` or `/metrics` asked on the main port.
-    pub(super) fn on_status(&mut self, key: usize, page: Page, head_only: bool) {
-        let response = status::answer(
-            page,
-            &Live {
-                stats: &self.stats,
-                guards: &self.guards,
-                registry: &self.registry,
-            },
-        );
-        if let Some(slot) = self.slots.get_mut(key) {
-            slot.session.respond_to(response, head_only);
-            let id = slot.id;
-            self.mark_dirty(key as u32, id);
-        }
-    }
-
-    /// Takes a token for one inbound message; a connection over
-    /// `--max-messages-per-sec` is closed with 1008 and its message dropped.
-    pub(super) fn within_rate(&mut self, key: usize) -> bool {
-        let Some(rate) = self.config.max_messages_per_sec else {
-            return true;
-        };
-        if !self
-            .slots
-            .get(key)
-            .is_some_and(|slot| slot.session.is_open())
-        {
-            return false; // already being closed: drop the rest of its burst
-        }
-        if self
-            .buckets
-            .get_mut(key)
-            .is_none_or(|bucket| bucket.take(rate, self.now_ms))
-        {
-            return true;
-        }
-        WorkerStats::add(&self.stats.workers[self.index].rate_limited, 1);
-        log::debug!("conn={key} over {rate} messages/s: closing with 1008");
-        self.close_with(
-            key,
-            close_code::POLICY_VIOLATION,
-            "message rate limit exceeded",
-        );
-        false
-    }
-
-    /// Starts a server-initiated close: queue the Close frame, stop
-    /// broadcasting to it, and give the peer [`CLOSE_GRACE`] to answer.
-    pub(super) fn close_with(&mut self, key: usize, code: u16, reason: &str) {
-        let Some(slot) = self.slots.get_mut(key) else {
-            return;
-        };
-        slot.session.close(code, reason);
-        let id = slot.id;
-        self.mark_dirty(key as u32, id);
-        self.leave_members(key);
-        self.set_deadline(key, CLOSE_GRACE);
-    }
-
-    /// Brings the connection's share of the inflight budget in line with
-    /// what its buffers hold; a growth the budget cannot cover ends the
-    /// message with Close 1009 (or, for a request, the connection).
-    pub(super) fn settle_inflight(&mut self, key: usize) {
-        let Some(slot) = self.slots.get_mut(key) else {
-            return;
-        };
-        let budget = &self.guards.inflight;
-        if slot
-            .inflight
-            .settle(budget, slot.session.buffered())
-            .is_ok()
-        {
-            return;
-        }
-        WorkerStats::add(&self.stats.workers[self.index].inflight_refused, 1);
-        log::debug!(
-            "conn={key} inflight budget of {} bytes spent: closing with 1009",
-            budget.limit()
-        );
-        self.close_with(
-            key,
-            close_code::TOO_BIG,
-            "relay is out of memory for messages",
-        );
-        if let Some(slot) = self.slots.get_mut(key) {
-            // Closing dropped the partial message; give back what it held.
-            let _ = slot
-                .inflight
-                .settle(&self.guards.inflight, slot.session.buffered());
-        }
-    }
-
+    /// Takes the sockets the acceptor handed over; during shutdown they are
+    /// refused at once (dropped, their admission released).
     pub(super) fn adopt_new_sockets(&mut self) -> io::Result<()> {
         while let Ok(adopted) = self.inbox.adopt.try_recv() {
             let Adopted {
                 mut stream,
                 peer,
-                ip_counted,
+                admission,
             } = adopted;
-            if self.shutdown_deadline.is_some() {
-                self.guards.capacity.release();
-                if let (true, Some(limit)) = (ip_counted, &self.guards.per_ip) {
-                    limit.release(peer.ip());
-                }
+            if self.clock.shutdown_deadline.is_some() {
+                admission.release(&self.shared.guards);
                 continue;
             }
-
             let entry = self.slots.vacant_entry();
             let key = entry.key();
-            self.poll.registry().register(
+            if let Err(error) = self.poll.registry().register(
                 &mut stream,
                 Token(key),
                 Interest::READABLE | Interest::WRITABLE,
-            )?;
-            self.next_id = self.next_id.wrapping_add(1);
-            entry.insert(Slot {
-                stream,
-                session: Session::new(),
-                id: self.next_id,
-                room: None,
-                role: Role::Member,
-                room_at: 0,
-                deadline: 0,
-                last_seen: self.now_ms,
-                inflight: Reservation::default(),
-                writable: false,
-                dirty: false,
-            });
-            if self.guards.per_ip.is_some() {
-                let ip = peer.ip();
-                let counted = ip_counted;
-                self.clients.set(key, ClientIp { ip, counted });
+            ) {
+                // The worker ends with this error; the count goes back first.
+                admission.release(&self.shared.guards);
+                return Err(error);
             }
-            let stats = &self.stats.workers[self.index];
+            self.next_id = self.next_id.wrapping_add(1);
+            entry.insert(Slot::new(stream, self.next_id, self.clock.now_ms));
+            let per_ip = self.shared.guards.per_ip.is_some();
+            self.side.keep_admission(key, admission, peer.ip(), per_ip);
+            let stats = &self.shared.stats.workers[self.index];
             WorkerStats::add(&stats.accepted, 1);
             WorkerStats::add(&stats.connections, 1);
             log::debug!("conn={key} peer={peer} accepted");
-            self.set_deadline(key, self.config.handshake_timeout);
+            self.set_deadline(key, self.shared.config.handshake_timeout);
             // Bytes may already be waiting; edge-triggered readiness reports them anyway.
         }
         Ok(())
     }
 
+    /// Starts a server-initiated close: queue the Close frame, stop
+    /// broadcasting to it, and give the peer [`CLOSE_GRACE`] to answer.
+    pub(super) fn close_with(&mut self, key: usize, code: u16, reason: &str) {
+        if self.send_close(key, code, reason) {
+            self.set_deadline(key, CLOSE_GRACE);
+        }
+    }
+
+    /// Queues the Close frame and stops broadcasting to the connection,
+    /// leaving its deadline alone; false if there is no such connection.
+    fn send_close(&mut self, key: usize, code: u16, reason: &str) -> bool {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return false;
+        };
+        slot.session.close(code, reason);
+        slot.mark_dirty(key, &mut self.scratch.dirty);
+        self.leave_members(key);
+        true
+    }
+
+    /// The session is closing (its Close frame is queued): no more
+    /// broadcasts, and [`CLOSE_GRACE`] for the peer to answer.
+    pub(super) fn await_close(&mut self, key: usize) {
+        self.leave_members(key);
+        self.set_deadline(key, CLOSE_GRACE);
+    }
+
+    /// Closes every open connection with 1001 and drops those still reading
+    /// their request; the worker stops once all are gone or at the deadline.
     pub(super) fn begin_shutdown(&mut self) {
-        if self.shutdown_deadline.is_some() {
+        if self.clock.shutdown_deadline.is_some() {
             return;
         }
-        self.shutdown_deadline = Some(Instant::now() + self.config.shutdown_timeout);
+        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        self.clock.shutdown_deadline = Some(deadline);
         let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
         for key in keys {
-            let slot = &mut self.slots[key];
-            if slot.session.is_open() {
-                slot.session
-                    .close(close_code::GOING_AWAY, "server shutting down");
-                let id = slot.id;
-                self.mark_dirty(key as u32, id);
-                self.leave_members(key);
-            } else if slot.session.is_reading_request() {
+            let session = &self.slots[key].session;
+            if session.is_open() {
+                // No grace deadline of its own: the shutdown deadline bounds it.
+                self.send_close(key, close_code::GOING_AWAY, "server shutting down");
+            } else if session.is_reading_request() {
                 self.release(key);
-            }
-        }
-    }
-
-    pub(super) fn set_deadline(&mut self, key: usize, after: Duration) {
-        if let Some(slot) = self.slots.get_mut(key) {
-            slot.deadline = self.timers.schedule(key as u32, slot.id, after);
-        }
-    }
-
-    pub(super) fn sweep_timers(&mut self) {
-        // One worker is enough to forget rooms whose retained message outlived
-        // all interest; once a second keeps it off the hot path.
-        if self.index == 0 && self.rooms_swept.elapsed() >= Duration::from_secs(1) {
-            self.rooms_swept = Instant::now();
-            self.registry.expire(self.config.retain_ttl);
-        }
-        self.timers.expire(&mut self.due);
-        let mut due = std::mem::take(&mut self.due);
-        for entry in due.drain(..) {
-            let key = entry.key as usize;
-            let Some(slot) = self.slots.get(key) else {
-                continue;
-            };
-            if slot.id != entry.id || slot.deadline != entry.due {
-                continue; // superseded
-            }
-            if slot.session.is_open() {
-                self.heartbeat(key);
-                continue;
-            }
-            if slot.session.is_reading_request() {
-                self.my_stats().handshake_failed(HandshakeFailure::Timeout);
-                log::debug!("conn={key} handshake timed out");
-            }
-            self.release(key);
-        }
-        self.due = due;
-    }
-
-    /// An open connection's heartbeat deadline fell due: ping it, close it
-    /// for silence, or look again later.
-    pub(super) fn heartbeat(&mut self, key: usize) {
-        let Some(slot) = self.slots.get_mut(key) else {
-            return;
-        };
-        let silent_for = Duration::from_millis(u64::from(self.now_ms.wrapping_sub(slot.last_seen)));
-        match self.config.heartbeat.decide(silent_for) {
-            Beat::Wait(after) => self.set_deadline(key, after),
-            Beat::Ping(after) => {
-                slot.session.out.push(self.ping.clone());
-                let id = slot.id;
-                self.mark_dirty(key as u32, id);
-                WorkerStats::add(&self.stats.workers[self.index].pings_sent, 1);
-                self.set_deadline(key, after);
-            }
-            Beat::Expired => {
-                WorkerStats::add(&self.stats.workers[self.index].idle_closed, 1);
-                log::debug!("conn={key} silent for {silent_for:?}: closing with 1001");
-                self.close_with(key, close_code::GOING_AWAY, "idle timeout");
             }
         }
     }
@@ -270,29 +106,26 @@ impl Worker {
             return;
         };
         let (at, role) = (slot.room_at, slot.role);
-        if let Some(moved) = self.rooms.remove(room.id, at, role == Role::Publisher) {
+        let publisher = role == Role::Publisher;
+        if let Some(moved) = self.rooms.remove(room.id, at, publisher) {
             self.slots[moved as usize].room_at = at;
         }
-        self.registry.leave(&room, role);
-        WorkerStats::sub(&self.stats.workers[self.index].websockets, 1);
+        self.shared.registry.leave(&room, role);
+        WorkerStats::sub(&self.my_stats().websockets, 1);
     }
 
-    /// Removes a connection: deregisters and closes its socket.
+    /// Removes a connection: deregisters and closes its socket, and gives
+    /// back everything it held (inflight bytes, its admission).
     pub(super) fn release(&mut self, key: usize) {
         self.leave_members(key);
         let Some(mut slot) = self.slots.try_remove(key) else {
             return;
         };
+        let guards = &self.shared.guards;
         let _ = self.poll.registry().deregister(&mut slot.stream);
-        slot.inflight.release_all(&self.guards.inflight);
-        self.buckets.take(key);
-        if let (Some(client), Some(limit)) = (self.clients.take(key), &self.guards.per_ip)
-            && client.counted
-        {
-            limit.release(client.ip);
-        }
-        self.guards.capacity.release();
-        WorkerStats::sub(&self.stats.workers[self.index].connections, 1);
+        slot.inflight.release_all(&guards.inflight);
+        self.side.forget(key).release(guards);
+        WorkerStats::sub(&self.my_stats().connections, 1);
         log::debug!("conn={key} released");
     }
 }

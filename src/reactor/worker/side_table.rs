@@ -1,7 +1,11 @@
-//! Per-connection state that only some configurations need.
+//! Per-connection state that only some configurations need, kept beside the
+//! slab and indexed by slab key so that `Slot` does not pay for it when unused.
 
-/// State that only some configurations need, kept beside the slab and
-/// indexed by slab key so that `Slot` does not pay for it when unused.
+use crate::policy::admission::Admission;
+use crate::policy::rate_limit::TokenBucket;
+use std::net::IpAddr;
+
+/// Values by slab key; allocates nothing until the first `set`.
 pub(super) struct SideTable<T> {
     entries: Vec<Option<T>>,
 }
@@ -20,11 +24,79 @@ impl<T> SideTable<T> {
         self.entries[key] = Some(value);
     }
 
+    pub(super) fn get(&self, key: usize) -> Option<&T> {
+        self.entries.get(key)?.as_ref()
+    }
+
     pub(super) fn get_mut(&mut self, key: usize) -> Option<&mut T> {
         self.entries.get_mut(key)?.as_mut()
     }
 
     pub(super) fn take(&mut self, key: usize) -> Option<T> {
         self.entries.get_mut(key)?.take()
+    }
+}
+
+/// A connection's client address for the per-address limit.
+struct ClientIp {
+    ip: IpAddr,
+    /// Counted (and to be released); false while a proxied request is unread.
+    counted: bool,
+}
+
+/// The worker's side tables.
+pub(super) struct SideTables {
+    /// Per open connection, with `--max-messages-per-sec`: its allowance.
+    pub(super) buckets: SideTable<TokenBucket>,
+    /// Per connection, with `--max-connections-per-ip`: its address.
+    clients: SideTable<ClientIp>,
+}
+
+impl SideTables {
+    pub(super) fn new() -> SideTables {
+        SideTables {
+            buckets: SideTable::new(),
+            clients: SideTable::new(),
+        }
+    }
+
+    /// Stores an adopted connection's admission (see [`Admission`]): its slot
+    /// stands for the capacity count, and with a per-address limit
+    /// (`per_ip`) its address is kept here, counted or, for a trusted
+    /// proxy, waiting for the forwarded client address its request names.
+    pub(super) fn keep_admission(
+        &mut self,
+        key: usize,
+        admission: Admission,
+        peer: IpAddr,
+        per_ip: bool,
+    ) {
+        let counted_ip = admission.into_counted_ip();
+        if per_ip || counted_ip.is_some() {
+            let ip = counted_ip.unwrap_or(peer);
+            let counted = counted_ip.is_some();
+            self.clients.set(key, ClientIp { ip, counted });
+        }
+    }
+
+    /// The peer of a connection whose client address is not counted yet:
+    /// the session counts the forwarded address when the request arrives.
+    pub(super) fn uncounted_peer(&self, key: usize) -> Option<IpAddr> {
+        self.clients
+            .get(key)
+            .filter(|client| !client.counted)
+            .map(|client| client.ip)
+    }
+
+    /// Records the forwarded client address the session counted.
+    pub(super) fn add_counted_ip(&mut self, key: usize, ip: IpAddr) {
+        self.clients.set(key, ClientIp { ip, counted: true });
+    }
+
+    /// Clears a released connection's entries and gives back its admission.
+    pub(super) fn forget(&mut self, key: usize) -> Admission {
+        self.buckets.take(key);
+        let client = self.clients.take(key);
+        Admission::from_counted_ip(client.filter(|c| c.counted).map(|c| c.ip))
     }
 }

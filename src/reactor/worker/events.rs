@@ -1,0 +1,177 @@
+//! What a session reports after reading, and the per-connection limits the
+//! worker checks on it: opening into a room, status pages, refusals,
+//! messages (under `--max-messages-per-sec`) and the inflight budget.
+
+use super::{CLOSE_GRACE, Worker};
+use crate::endpoints::status::{self, Live, Page};
+use crate::observe::stats::{HandshakeFailure, WorkerStats};
+use crate::policy::rate_limit::TokenBucket;
+use crate::protocol::frame::close_code;
+use crate::protocol::session::Event;
+use crate::rooms::Role;
+use std::net::IpAddr;
+
+impl Worker {
+    /// Acts on every event the connection's session just reported.
+    pub(super) fn handle_session_events(&mut self, key: usize) {
+        let mut events = std::mem::take(&mut self.scratch.session_events);
+        for event in events.drain(..) {
+            match event {
+                Event::Opened {
+                    room,
+                    role,
+                    counted_ip,
+                } => self.on_opened(key, &room, role, counted_ip),
+                Event::Status { page, head_only } => self.on_status(key, page, head_only),
+                Event::Publish {
+                    request,
+                    head,
+                    body,
+                } => self.on_publish(key, &request, &head, &body),
+                Event::Replied { status } => {
+                    if status >= 400 {
+                        self.my_stats()
+                            .handshake_failed(HandshakeFailure::from_status(status));
+                        log::debug!("conn={key} answered {status}");
+                    }
+                    self.set_deadline(key, CLOSE_GRACE);
+                }
+                Event::Message { frame, .. } => {
+                    WorkerStats::add(&self.my_stats().messages_received, 1);
+                    if self.within_rate(key) {
+                        self.route_message(key, frame);
+                    }
+                }
+                Event::Echoed { queued } => {
+                    WorkerStats::add(&self.my_stats().messages_received, 1);
+                    if !self.within_rate(key) {
+                        continue;
+                    }
+                    if queued {
+                        WorkerStats::add(&self.my_stats().messages_sent, 1);
+                    } else {
+                        self.slow_consumer(key);
+                    }
+                }
+                Event::Pong => {}
+                Event::ProtocolError(error) => {
+                    WorkerStats::add(&self.my_stats().protocol_errors, 1);
+                    log::debug!("conn={key} protocol error: {error}");
+                    // The session queued its Close frame.
+                    self.await_close(key);
+                }
+            }
+        }
+        self.scratch.session_events = events;
+    }
+
+    /// The upgrade succeeded: join the room, arm the heartbeat, and start
+    /// the connection's per-flag state.
+    fn on_opened(&mut self, key: usize, room_name: &str, role: Role, counted_ip: Option<IpAddr>) {
+        let config = &self.shared.config;
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        if let Some(ip) = counted_ip {
+            self.side.add_counted_ip(key, ip);
+        }
+        if let Some(rate) = config.max_messages_per_sec {
+            self.side
+                .buckets
+                .set(key, TokenBucket::full(rate, self.clock.now_ms));
+        }
+        let room = self.shared.registry.join(room_name, role);
+        let first_check = config.heartbeat.first_check();
+        slot.deadline = self.clock.timers.schedule(key as u32, slot.id, first_check);
+        slot.room_at = self.rooms.add(room.id, key as u32, role == Role::Publisher);
+        slot.role = role;
+        if role == Role::Member
+            && let Some(retained) = room.retained()
+        {
+            // The current value of a feed, right after the greeting.
+            slot.session.out.push(retained);
+        }
+        slot.room = Some(room);
+        WorkerStats::add(&self.shared.stats.workers[self.index].websockets, 1);
+        log::debug!("conn={key} open room={room_name} role={role:?}");
+    }
+
+    /// Answers `/healthz` or `/metrics` asked on the main port.
+    fn on_status(&mut self, key: usize, page: Page, head_only: bool) {
+        let response = status::answer(
+            page,
+            &Live {
+                stats: &self.shared.stats,
+                guards: &self.shared.guards,
+                registry: &self.shared.registry,
+            },
+        );
+        if let Some(slot) = self.slots.get_mut(key) {
+            slot.session.respond_to(response, head_only);
+            slot.mark_dirty(key, &mut self.scratch.dirty);
+        }
+    }
+
+    /// Takes a token for one inbound message; a connection over
+    /// `--max-messages-per-sec` is closed with 1008 and its message dropped.
+    fn within_rate(&mut self, key: usize) -> bool {
+        let Some(rate) = self.shared.config.max_messages_per_sec else {
+            return true;
+        };
+        if !self
+            .slots
+            .get(key)
+            .is_some_and(|slot| slot.session.is_open())
+        {
+            return false; // already being closed: drop the rest of its burst
+        }
+        if self
+            .side
+            .buckets
+            .get_mut(key)
+            .is_none_or(|bucket| bucket.take(rate, self.clock.now_ms))
+        {
+            return true;
+        }
+        WorkerStats::add(&self.my_stats().rate_limited, 1);
+        log::debug!("conn={key} over {rate} messages/s: closing with 1008");
+        self.close_with(
+            key,
+            close_code::POLICY_VIOLATION,
+            "message rate limit exceeded",
+        );
+        false
+    }
+
+    /// Brings the connection's share of the inflight budget in line with
+    /// what its buffers hold; a growth the budget cannot cover ends the
+    /// message with Close 1009 (or, for a request, the connection).
+    pub(super) fn settle_inflight(&mut self, key: usize) {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        let budget = &self.shared.guards.inflight;
+        if slot
+            .inflight
+            .settle(budget, slot.session.buffered())
+            .is_ok()
+        {
+            return;
+        }
+        WorkerStats::add(&self.my_stats().inflight_refused, 1);
+        log::debug!(
+            "conn={key} inflight budget of {} bytes spent: closing with 1009",
+            budget.limit()
+        );
+        self.close_with(
+            key,
+            close_code::TOO_BIG,
+            "relay is out of memory for messages",
+        );
+        if let Some(slot) = self.slots.get_mut(key) {
+            // Closing dropped the partial message; give back what it held.
+            let budget = &self.shared.guards.inflight;
+            let _ = slot.inflight.settle(budget, slot.session.buffered());
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The other workers as one worker sees them: how to reach each, the
+//! broadcasts waiting for room in its inbox, and whether it needs a wake.
+//!
+//! A full inbox never loses a broadcast: the command waits here in order,
+//! and while any wait the worker stops reading its own clients, so overload
+//! pushes back over TCP.
+
+use crate::protocol::frame::Frame;
+use crate::reactor::commands::{Audience, Command, WorkerHandle};
+use std::collections::VecDeque;
+
+/// One other worker.
+struct Peer {
+    handle: WorkerHandle,
+    /// Commands its full inbox could not take yet, oldest first.
+    stalled: VecDeque<Command>,
+    /// Sent something this turn: wake it once at the end of the turn.
+    wake: bool,
+}
+
+impl Peer {
+    /// Sends now, or queues behind what is already waiting (keeping order).
+    fn send(&mut self, command: Command) {
+        if !self.stalled.is_empty() {
+            self.stalled.push_back(command);
+            return;
+        }
+        match self.handle.try_send(command) {
+            Ok(()) => self.wake = true,
+            Err(command) => self.stalled.push_back(command),
+        }
+    }
+
+    /// Sends what waited, until the inbox is full again.
+    fn retry_stalled(&mut self) {
+        while let Some(command) = self.stalled.pop_front() {
+            self.wake = true;
+            if let Err(command) = self.handle.try_send(command) {
+                self.stalled.push_front(command);
+                break;
+            }
+        }
+    }
+}
+
+/// Every worker but this one.
+pub(super) struct Peers {
+    peers: Vec<Peer>,
+}
+
+impl Peers {
+    /// The handles of all workers, without this worker's own (`own`).
+    pub(super) fn new(handles: Vec<WorkerHandle>, own: usize) -> Peers {
+        let peers = handles
+            .into_iter()
+            .enumerate()
+            .filter(|&(index, _)| index != own)
+            .map(|(_, handle)| Peer {
+                handle,
+                stalled: VecDeque::new(),
+                wake: false,
+            })
+            .collect();
+        Peers { peers }
+    }
+
+    /// Whether some broadcast waits for room in a peer's inbox.
+    pub(super) fn is_stalled(&self) -> bool {
+        self.peers.iter().any(|peer| !peer.stalled.is_empty())
+    }
+
+    /// Hands `frame` to every peer, keeping per-peer order.
+    pub(super) fn broadcast(&mut self, room: u32, audience: Audience, frame: &Frame) {
+        for peer in &mut self.peers {
+            peer.send(Command::Broadcast {
+                room,
+                audience,
+                frame: frame.clone(),
+            });
+        }
+    }
+
+    /// Offers the waiting broadcasts again.
+    pub(super) fn retry_stalled(&mut self) {
+        for peer in &mut self.peers {
+            peer.retry_stalled();
+        }
+    }
+
+    /// Wakes each peer that was sent something this turn, once.
+    pub(super) fn wake(&mut self) {
+        for peer in &mut self.peers {
+            if std::mem::take(&mut peer.wake) {
+                peer.handle.wake();
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The byte pump: reading sockets into the worker's scratch buffer and on
+//! into their sessions, and flushing each dirty connection once per turn.
+
+use super::slot::ConnRef;
+use super::{READ_BUDGET, Worker};
+use crate::observe::stats::WorkerStats;
+use crate::protocol::outbound::Flushed;
+use crate::protocol::session::{ClientLimit, Context};
+use std::io::{self, Read};
+use std::net::Shutdown;
+
+impl Worker {
+    /// Reads from one socket until it would block or its budget is spent.
+    pub(super) fn read_from(&mut self, key: usize) {
+        let mut budget = READ_BUDGET;
+        loop {
+            if self.peers.is_stalled() {
+                // Backpressure: leave the bytes in the kernel until peers have room.
+                self.remember_unread(key);
+                return;
+            }
+            let Some(slot) = self.slots.get_mut(key) else {
+                return;
+            };
+            let read = match slot.stream.read(&mut self.scratch.read_buf) {
+                Ok(0) => {
+                    slot.session.peer_gone();
+                    self.release(key);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::debug!("conn={key} read failed: {e}");
+                    self.release(key);
+                    return;
+                }
+            };
+            if !self.receive(key, read) {
+                return;
+            }
+            budget = budget.saturating_sub(read);
+            if budget == 0 {
+                self.remember_unread(key);
+                return;
+            }
+        }
+    }
+
+    /// Hands the `read` bytes in the scratch buffer to the connection's
+    /// session and acts on what it reports; false once the connection is gone.
+    fn receive(&mut self, key: usize, read: usize) -> bool {
+        WorkerStats::add(&self.my_stats().bytes_received, read as u64);
+        let Some(slot) = self.slots.get_mut(key) else {
+            return false;
+        };
+        slot.last_seen = self.clock.now_ms;
+        let shared = &self.shared;
+        let client_limit = match (self.side.uncounted_peer(key), &shared.guards.per_ip) {
+            (Some(peer), Some(limit)) => Some(ClientLimit {
+                limit,
+                proxies: &shared.config.trusted_proxies,
+                peer,
+            }),
+            _ => None,
+        };
+        let context = Context {
+            config: &shared.config,
+            greeting: self.frames.greeting.as_ref(),
+            client_limit,
+        };
+        slot.session.receive(
+            &mut self.scratch.read_buf[..read],
+            &context,
+            &mut self.scratch.session_events,
+        );
+        if !slot.session.out.is_empty() {
+            slot.mark_dirty(key, &mut self.scratch.dirty);
+        }
+        self.handle_session_events(key);
+        self.settle_inflight(key);
+        match self.slots.get(key) {
+            Some(slot) if slot.session.is_finished() && slot.session.out.is_empty() => {
+                self.release(key);
+                false
+            }
+            None => false,
+            Some(_) => true,
+        }
+    }
+
+    fn remember_unread(&mut self, key: usize) {
+        if let Some(slot) = self.slots.get(key) {
+            self.scratch.unread.push(ConnRef::new(key, slot.id));
+        }
+    }
+
+    /// Reads again from the connections whose budget ran out last turn.
+    pub(super) fn retry_unread(&mut self) {
+        if self.scratch.unread.is_empty() || self.peers.is_stalled() {
+            return;
+        }
+        for conn in std::mem::take(&mut self.scratch.unread) {
+            if conn.find(&mut self.slots).is_some() {
+                self.read_from(conn.key());
+            }
+        }
+    }
+
+    /// Writes what each dirty connection has queued, once per turn.
+    pub(super) fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.scratch.dirty);
+        for conn in dirty.drain(..) {
+            let key = conn.key();
+            let Some(slot) = conn.find(&mut self.slots) else {
+                continue;
+            };
+            slot.dirty = false;
+            if !slot.writable {
+                continue;
+            }
+            let before = slot.session.out.queued_bytes();
+            let stats = &self.shared.stats.workers[self.index];
+            match slot.session.out.flush(&mut slot.stream) {
+                Ok((written, state)) => {
+                    WorkerStats::add(&stats.bytes_sent, written as u64);
+                    if state == Flushed::Blocked {
+                        slot.writable = false;
+                    }
+                }
+                Err(e) => {
+                    log::debug!("conn={key} write failed: {e} ({before} bytes queued)");
+                    self.release(key);
+                    continue;
+                }
+            }
+            if slot.session.reply_sent() {
+                // The answer is out; half-close and read until the client hangs up,
+                // so that unread request bytes do not turn our FIN into a reset.
+                let _ = slot.stream.shutdown(Shutdown::Write);
+            }
+            if slot.session.is_finished() && slot.session.out.is_empty() {
+                self.release(key);
+            }
+        }
+        self.scratch.dirty = dirty;
+    }
+}
