@@ -22,8 +22,8 @@ use std::net::IpAddr;
 /// While its connection lives on a worker the ticket is stored compactly:
 /// the connection's slot stands for the capacity count, and the counted
 /// address, if any, waits in a side table that exists only with
-/// `--max-connections-per-ip` ([`into_counted_ip`](Self::into_counted_ip) and
-/// [`from_counted_ip`](Self::from_counted_ip) are that storage's two ends).
+/// `--max-connections-per-ip` (`into_counted_ip` and `from_counted_ip`,
+/// crate-internal, are that storage's two ends).
 #[must_use = "an admission holds connection counts until `release` gives them back"]
 #[derive(Debug, PartialEq, Eq)]
 pub struct Admission {
@@ -43,7 +43,7 @@ impl Admission {
     /// Counts a new socket from `peer`, and its address when a per-address
     /// limit is set and `peer` is not a trusted proxy: behind a proxy the
     /// client's address is known only from its request, and the session
-    /// counts it there (its worker adds it with [`from_counted_ip`](Self::from_counted_ip)).
+    /// counts it there and its worker stores it with the ticket.
     /// Nothing stays counted on refusal.
     pub fn admit(
         guards: &Guards,
@@ -81,7 +81,7 @@ impl Admission {
     }
 
     /// The ticket of a connection a worker holds, re-formed from the address
-    /// it stored (the one [`into_counted_ip`](Self::into_counted_ip) gave, or
+    /// it stored (the one `into_counted_ip` gave, or
     /// the forwarded one its session counted).
     pub(crate) fn from_counted_ip(counted_ip: Option<IpAddr>) -> Admission {
         Admission { counted_ip }

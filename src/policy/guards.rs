@@ -9,11 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Shared, thread-safe limits and the shutdown flag.
 #[derive(Debug)]
 pub struct Guards {
-    /// Open sockets against `--max-connections`.
+    /// Open sockets against `--max-connections` (counted and given back
+    /// through an [`Admission`](crate::policy::admission::Admission)).
     pub capacity: Capacity,
     /// Bytes in partly received messages against `--max-inflight`.
     pub inflight: InflightBudget,
-    /// Connections per client address, when `--max-connections-per-ip` is set.
+    /// Connections per client address, when `--max-connections-per-ip` is set
+    /// (given back through an admission too).
     pub per_ip: Option<PerIpLimit>,
     draining: AtomicBool,
 }
