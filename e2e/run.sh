@@ -12,21 +12,7 @@ cd "$(dirname "$0")/.."
 CHROMIUM=/usr/bin/chromium
 TEST_TIMEOUT_S=150
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null; then
-    sudo "$@"
-  else
-    echo "e2e: root is needed to run: $*" >&2
-    exit 1
-  fi
-}
-
-apt_install() {
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" </dev/null
-}
+. tests/external/lib.sh  # as_root, apt_install
 
 if [ ! -x "$CHROMIUM" ]; then
   echo "e2e: installing Debian's chromium"

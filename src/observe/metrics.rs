@@ -4,6 +4,8 @@
 use crate::observe::stats::{HandshakeFailure, Stats, WorkerStats};
 use crate::policy::capacity::Capacity;
 use crate::policy::inflight::InflightBudget;
+use Value::{Labelled, Read, Total};
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -25,47 +27,236 @@ pub struct Sources<'a> {
     pub retained_bytes: usize,
 }
 
+/// A metric family: one row of [`METRICS`].
+struct Metric {
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    value: Value,
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Counter,
     Gauge,
 }
 
-/// A text exposition being written.
-struct Exposition {
-    out: String,
+/// Where a family's samples come from.
+#[derive(Clone, Copy)]
+enum Value {
+    /// One sample: this worker counter summed over the workers.
+    Total(fn(&WorkerStats) -> &AtomicU64),
+    /// One sample read from the sources.
+    Read(fn(&Sources<'_>) -> u64),
+    /// One sample per value of the label named first.
+    Labelled(&'static str, fn(&Sources<'_>) -> Samples),
 }
 
-impl Exposition {
-    fn family(&mut self, name: &str, kind: Kind, help: &str) {
-        let kind = match kind {
+const fn counter(name: &'static str, help: &'static str, value: Value) -> Metric {
+    Metric {
+        name,
+        kind: Kind::Counter,
+        help,
+        value,
+    }
+}
+
+const fn gauge(name: &'static str, help: &'static str, value: Value) -> Metric {
+    Metric {
+        name,
+        kind: Kind::Gauge,
+        help,
+        value,
+    }
+}
+
+/// Every family, in the order of the exposition. A new metric is one row.
+const METRICS: &[Metric] = &[
+    gauge(
+        "wsrelay_connections",
+        "Open sockets, in any phase (HTTP, WebSocket, closing).",
+        Read(|s| s.capacity.open() as u64),
+    ),
+    gauge(
+        "wsrelay_connections_limit",
+        "The --max-connections ceiling.",
+        Read(|s| s.capacity.max() as u64),
+    ),
+    gauge(
+        "wsrelay_websockets",
+        "Open WebSocket connections.",
+        Total(|w| &w.websockets),
+    ),
+    gauge(
+        "wsrelay_rooms",
+        "Rooms with a member, a publisher or a retained message.",
+        Read(|s| s.rooms as u64),
+    ),
+    gauge(
+        "wsrelay_retained_bytes",
+        "Bytes held in the rooms' retained messages (--retain).",
+        Read(|s| s.retained_bytes as u64),
+    ),
+    counter(
+        "wsrelay_http_publishes_total",
+        "Messages published with POST /publish/<room>.",
+        Total(|w| &w.http_publishes),
+    ),
+    counter(
+        "wsrelay_member_messages_dropped_total",
+        "Members' messages dropped in publisher-fed rooms with no publisher connected.",
+        Total(|w| &w.member_messages_dropped),
+    ),
+    counter(
+        "wsrelay_connections_accepted_total",
+        "Sockets accepted and handed to a worker.",
+        Total(|w| &w.accepted),
+    ),
+    counter(
+        "wsrelay_connections_refused_total",
+        "Sockets answered 503 for a connection limit.",
+        Labelled("reason", refusals_by_reason),
+    ),
+    counter(
+        "wsrelay_accept_pauses_total",
+        "Times accepting paused because the process ran out of file descriptors.",
+        Read(|s| s.stats.acceptor.accept_pauses.load(Relaxed)),
+    ),
+    counter(
+        "wsrelay_handshake_failures_total",
+        "Requests refused with an HTTP error or timed out before their head was complete.",
+        Labelled("reason", handshake_failures_by_reason),
+    ),
+    counter(
+        "wsrelay_protocol_errors_total",
+        "Connections closed for breaking RFC 6455.",
+        Total(|w| &w.protocol_errors),
+    ),
+    counter(
+        "wsrelay_messages_received_total",
+        "Messages received from clients.",
+        Total(|w| &w.messages_received),
+    ),
+    counter(
+        "wsrelay_messages_sent_total",
+        "Messages queued to clients, one per recipient.",
+        Total(|w| &w.messages_sent),
+    ),
+    counter(
+        "wsrelay_bytes_received_total",
+        "Bytes read from sockets.",
+        Total(|w| &w.bytes_received),
+    ),
+    counter(
+        "wsrelay_bytes_sent_total",
+        "Bytes written to sockets.",
+        Total(|w| &w.bytes_sent),
+    ),
+    counter(
+        "wsrelay_slow_consumers_total",
+        "Slow consumers: closed with 1008, or messages dropped for them.",
+        Labelled("action", slow_consumers_by_action),
+    ),
+    gauge(
+        "wsrelay_backlog_bytes",
+        "Outbound bytes queued on each worker's connections.",
+        Labelled("worker", backlog_by_worker),
+    ),
+    gauge(
+        "wsrelay_inflight_bytes",
+        "Bytes held in partly received requests and messages.",
+        Read(|s| s.inflight.used() as u64),
+    ),
+    gauge(
+        "wsrelay_inflight_limit_bytes",
+        "The --max-inflight budget.",
+        Read(|s| s.inflight.limit() as u64),
+    ),
+    counter(
+        "wsrelay_inflight_refused_total",
+        "Connections closed with 1009 because the inflight budget was spent.",
+        Total(|w| &w.inflight_refused),
+    ),
+    counter(
+        "wsrelay_rate_limited_total",
+        "Connections closed with 1008 for sending over --max-messages-per-sec.",
+        Total(|w| &w.rate_limited),
+    ),
+    counter(
+        "wsrelay_pings_sent_total",
+        "Heartbeat pings sent to quiet connections.",
+        Total(|w| &w.pings_sent),
+    ),
+    counter(
+        "wsrelay_idle_closed_total",
+        "Connections closed with 1001 after --idle-timeout without a sign of life.",
+        Total(|w| &w.idle_closed),
+    ),
+];
+
+/// Label values and their counts, for a [`Value::Labelled`] family.
+type Samples = Vec<(Cow<'static, str>, u64)>;
+
+fn refusals_by_reason(s: &Sources<'_>) -> Samples {
+    let acceptor = &s.stats.acceptor;
+    let max_connections = acceptor.refused_max_connections.load(Relaxed);
+    // The acceptor refuses by address at accept, workers once a proxy names the client.
+    let per_ip = acceptor.refused_per_ip.load(Relaxed) + s.stats.total(|w| &w.refused_per_ip);
+    vec![
+        ("max_connections".into(), max_connections),
+        ("per_ip".into(), per_ip),
+    ]
+}
+
+fn handshake_failures_by_reason(s: &Sources<'_>) -> Samples {
+    let count =
+        |reason: HandshakeFailure| s.stats.total(|w| &w.handshake_refusals[reason as usize]);
+    HandshakeFailure::ALL
+        .into_iter()
+        .map(|reason| (reason.label().into(), count(reason)))
+        .collect()
+}
+
+fn slow_consumers_by_action(s: &Sources<'_>) -> Samples {
+    vec![
+        ("close".into(), s.stats.total(|w| &w.slow_closed)),
+        ("drop".into(), s.stats.total(|w| &w.slow_dropped)),
+    ]
+}
+
+fn backlog_by_worker(s: &Sources<'_>) -> Samples {
+    let workers = s.stats.workers.iter().enumerate();
+    workers
+        .map(|(index, w)| (index.to_string().into(), w.backlog_bytes.load(Relaxed)))
+        .collect()
+}
+
+/// Renders every metric: per family its `# HELP` and `# TYPE` lines, then its samples.
+pub fn render(sources: &Sources<'_>) -> String {
+    let mut out = String::with_capacity(4096);
+    for metric in METRICS {
+        let kind = match metric.kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
         };
-        let _ = writeln!(self.out, "# HELP {name} {help}");
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
-    }
-
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
-        self.out.push_str(name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (label, text)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                let _ = write!(self.out, "{label}=\"{}\"", escape(text));
+        let _ = writeln!(out, "# HELP {} {}", metric.name, metric.help);
+        let _ = writeln!(out, "# TYPE {} {kind}", metric.name);
+        match metric.value {
+            Total(counter) => {
+                let _ = writeln!(out, "{} {}", metric.name, sources.stats.total(counter));
             }
-            self.out.push('}');
+            Read(read) => {
+                let _ = writeln!(out, "{} {}", metric.name, read(sources));
+            }
+            Labelled(label, samples) => {
+                for (text, value) in samples(sources) {
+                    let text = escape(&text);
+                    let _ = writeln!(out, "{}{{{label}=\"{text}\"}} {value}", metric.name);
+                }
+            }
         }
-        let _ = writeln!(self.out, " {value}");
     }
-
-    /// A family with a single unlabelled sample.
-    fn single(&mut self, name: &str, kind: Kind, help: &str, value: u64) {
-        self.family(name, kind, help);
-        self.sample(name, &[], value);
-    }
+    out
 }
 
 /// Label values escape backslash, double quote and newline.
@@ -73,203 +264,6 @@ fn escape(text: &str) -> String {
     text.replace('\\', r"\\")
         .replace('"', "\\\"")
         .replace('\n', r"\n")
-}
-
-/// Renders every metric.
-pub fn render(sources: &Sources<'_>) -> String {
-    let stats = sources.stats;
-    let total = |counter: fn(&WorkerStats) -> &AtomicU64| stats.total(counter);
-    let acceptor = &stats.acceptor;
-    let mut x = Exposition {
-        out: String::with_capacity(4096),
-    };
-    use Kind::{Counter, Gauge};
-
-    x.single(
-        "wsrelay_connections",
-        Gauge,
-        "Open sockets, in any phase (HTTP, WebSocket, closing).",
-        sources.capacity.open() as u64,
-    );
-    x.single(
-        "wsrelay_connections_limit",
-        Gauge,
-        "The --max-connections ceiling.",
-        sources.capacity.max() as u64,
-    );
-    x.single(
-        "wsrelay_websockets",
-        Gauge,
-        "Open WebSocket connections.",
-        total(|w| &w.websockets),
-    );
-    x.single(
-        "wsrelay_rooms",
-        Gauge,
-        "Rooms with a member, a publisher or a retained message.",
-        sources.rooms as u64,
-    );
-    x.single(
-        "wsrelay_retained_bytes",
-        Gauge,
-        "Bytes held in the rooms' retained messages (--retain).",
-        sources.retained_bytes as u64,
-    );
-    x.single(
-        "wsrelay_http_publishes_total",
-        Counter,
-        "Messages published with POST /publish/<room>.",
-        total(|w| &w.http_publishes),
-    );
-    x.single(
-        "wsrelay_member_messages_dropped_total",
-        Counter,
-        "Members' messages dropped in publisher-fed rooms with no publisher connected.",
-        total(|w| &w.member_messages_dropped),
-    );
-    x.single(
-        "wsrelay_connections_accepted_total",
-        Counter,
-        "Sockets accepted and handed to a worker.",
-        total(|w| &w.accepted),
-    );
-
-    x.family(
-        "wsrelay_connections_refused_total",
-        Counter,
-        "Sockets answered 503 for a connection limit.",
-    );
-    x.sample(
-        "wsrelay_connections_refused_total",
-        &[("reason", "max_connections")],
-        acceptor.refused_max_connections.load(Relaxed),
-    );
-    x.sample(
-        "wsrelay_connections_refused_total",
-        &[("reason", "per_ip")],
-        acceptor.refused_per_ip.load(Relaxed) + total(|w| &w.refused_per_ip),
-    );
-    x.single(
-        "wsrelay_accept_pauses_total",
-        Counter,
-        "Times accepting paused because the process ran out of file descriptors.",
-        acceptor.accept_pauses.load(Relaxed),
-    );
-
-    x.family(
-        "wsrelay_handshake_failures_total",
-        Counter,
-        "Requests refused with an HTTP error or timed out before their head was complete.",
-    );
-    for reason in HandshakeFailure::ALL {
-        let count: u64 = stats
-            .workers
-            .iter()
-            .map(|w| w.handshake_refusals[reason as usize].load(Relaxed))
-            .sum();
-        x.sample(
-            "wsrelay_handshake_failures_total",
-            &[("reason", reason.label())],
-            count,
-        );
-    }
-    x.single(
-        "wsrelay_protocol_errors_total",
-        Counter,
-        "Connections closed for breaking RFC 6455.",
-        total(|w| &w.protocol_errors),
-    );
-
-    x.single(
-        "wsrelay_messages_received_total",
-        Counter,
-        "Messages received from clients.",
-        total(|w| &w.messages_received),
-    );
-    x.single(
-        "wsrelay_messages_sent_total",
-        Counter,
-        "Messages queued to clients, one per recipient.",
-        total(|w| &w.messages_sent),
-    );
-    x.single(
-        "wsrelay_bytes_received_total",
-        Counter,
-        "Bytes read from sockets.",
-        total(|w| &w.bytes_received),
-    );
-    x.single(
-        "wsrelay_bytes_sent_total",
-        Counter,
-        "Bytes written to sockets.",
-        total(|w| &w.bytes_sent),
-    );
-
-    x.family(
-        "wsrelay_slow_consumers_total",
-        Counter,
-        "Slow consumers: closed with 1008, or messages dropped for them.",
-    );
-    x.sample(
-        "wsrelay_slow_consumers_total",
-        &[("action", "close")],
-        total(|w| &w.slow_closed),
-    );
-    x.sample(
-        "wsrelay_slow_consumers_total",
-        &[("action", "drop")],
-        total(|w| &w.slow_dropped),
-    );
-    x.family(
-        "wsrelay_backlog_bytes",
-        Gauge,
-        "Outbound bytes queued on each worker's connections.",
-    );
-    for (index, worker) in stats.workers.iter().enumerate() {
-        x.sample(
-            "wsrelay_backlog_bytes",
-            &[("worker", &index.to_string())],
-            worker.backlog_bytes.load(Relaxed),
-        );
-    }
-
-    x.single(
-        "wsrelay_inflight_bytes",
-        Gauge,
-        "Bytes held in partly received requests and messages.",
-        sources.inflight.used() as u64,
-    );
-    x.single(
-        "wsrelay_inflight_limit_bytes",
-        Gauge,
-        "The --max-inflight budget.",
-        sources.inflight.limit() as u64,
-    );
-    x.single(
-        "wsrelay_inflight_refused_total",
-        Counter,
-        "Connections closed with 1009 because the inflight budget was spent.",
-        total(|w| &w.inflight_refused),
-    );
-    x.single(
-        "wsrelay_rate_limited_total",
-        Counter,
-        "Connections closed with 1008 for sending over --max-messages-per-sec.",
-        total(|w| &w.rate_limited),
-    );
-    x.single(
-        "wsrelay_pings_sent_total",
-        Counter,
-        "Heartbeat pings sent to quiet connections.",
-        total(|w| &w.pings_sent),
-    );
-    x.single(
-        "wsrelay_idle_closed_total",
-        Counter,
-        "Connections closed with 1001 after --idle-timeout without a sign of life.",
-        total(|w| &w.idle_closed),
-    );
-    x.out
 }
 
 #[cfg(test)]
@@ -359,6 +353,40 @@ mod tests {
             assert!(declared.iter().any(|(n, _)| n == required), "{required}");
         }
         assert!(text.ends_with('\n'));
+    }
+
+    /// The exact text for a few families: the table must render what the
+    /// hand-written exposition did (scrapers and dashboards read it).
+    #[test]
+    fn the_text_is_pinned() {
+        let text = sample_exposition();
+        for excerpt in [
+            "# HELP wsrelay_connections Open sockets, in any phase (HTTP, WebSocket, closing).\n\
+             # TYPE wsrelay_connections gauge\n\
+             wsrelay_connections 1\n\
+             # HELP wsrelay_connections_limit The --max-connections ceiling.\n",
+            "# HELP wsrelay_connections_refused_total Sockets answered 503 for a connection limit.\n\
+             # TYPE wsrelay_connections_refused_total counter\n\
+             wsrelay_connections_refused_total{reason=\"max_connections\"} 0\n\
+             wsrelay_connections_refused_total{reason=\"per_ip\"} 2\n\
+             # HELP wsrelay_accept_pauses_total ",
+            "# TYPE wsrelay_handshake_failures_total counter\n\
+             wsrelay_handshake_failures_total{reason=\"bad_request\"} 0\n",
+            "wsrelay_handshake_failures_total{reason=\"origin\"} 2\n",
+            "# HELP wsrelay_backlog_bytes Outbound bytes queued on each worker's connections.\n\
+             # TYPE wsrelay_backlog_bytes gauge\n\
+             wsrelay_backlog_bytes{worker=\"0\"} 0\n\
+             wsrelay_backlog_bytes{worker=\"1\"} 99\n\
+             # HELP wsrelay_inflight_bytes ",
+        ] {
+            assert!(text.contains(excerpt), "{excerpt}\nnot in\n{text}");
+        }
+        assert!(text.starts_with("# HELP wsrelay_connections "));
+        assert!(
+            text.ends_with(
+                "# TYPE wsrelay_idle_closed_total counter\nwsrelay_idle_closed_total 0\n"
+            )
+        );
     }
 
     #[test]

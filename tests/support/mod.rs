@@ -2,6 +2,7 @@
 //! clients with timeouts, and a raw-socket client for malformed input.
 #![allow(dead_code)]
 
+pub mod external;
 pub mod ops;
 pub mod process;
 

@@ -1,0 +1,38 @@
+# Sourced by tests/external/<program>.sh. Each such script is one make target
+# (`make test-<program>`): it installs its outside program when it is missing
+# (apt-get only then), and runs the ignored tests that need it through
+# `run_ignored`, naming the program in an environment variable.
+
+CARGO=${CARGO:-cargo}
+TARGET=${CARGO_TARGET_DIR:-$PWD/target}
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    echo "root is needed to run: $*" >&2
+    exit 1
+  fi
+}
+
+apt_install() {
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" </dev/null
+}
+
+# run_ignored FILTER [VAR=VALUE...]: the ignored tests whose names contain FILTER,
+# with VAR set; fails when none ran, so a renamed test cannot drop out unnoticed.
+run_ignored() {
+  local filter=$1 log status=0
+  shift
+  log=$(mktemp)
+  env "$@" "$CARGO" test --tests -- --ignored "$filter" 2>&1 | tee "$log" || status=$?
+  if [ "$status" = 0 ] && ! grep -q "^test .*$filter.* \.\.\. ok$" "$log"; then
+    echo "no test named *$filter* ran" >&2
+    status=1
+  fi
+  rm -f "$log"
+  return "$status"
+}
