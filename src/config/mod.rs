@@ -134,8 +134,8 @@ pub struct ServeArgs {
     pub max_messages_per_sec: Option<u32>,
 
     /// An origin (`https://app.example.com`, or `*`) whose pages may open
-    /// WebSockets (repeatable). Without any, every origin may. The relay's
-    /// own origin always may.
+    /// WebSockets (repeatable). Without any, every origin may. Only listed
+    /// origins may: list the relay's own (e.g. `http://relay.example:8080`) for /demo.
     #[arg(
         long = "allow-origin",
         env = "WSRELAY_ALLOW_ORIGIN",
