@@ -4,7 +4,8 @@
 
 mod support;
 
-use std::net::TcpStream;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 use support::ops::*;
 use support::process::ServeProcess;
@@ -67,13 +68,19 @@ fn metrics_parse_as_prometheus_text_and_counters_move() {
     assert_eq!(after["wsrelay_websockets"], 2.0);
 }
 
-#[test]
-fn admin_listen_moves_health_and_metrics_and_keeps_answering_during_shutdown() {
+/// A relay with `--admin-listen` on a port of its own, and that port's address.
+fn relay_with_admin(tweak: impl FnOnce(&mut wsrelay::config::Config)) -> (Relay, SocketAddr) {
     let relay = Relay::start_with(|c| {
         c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.shutdown_timeout = Duration::from_secs(3);
+        tweak(c);
     });
     let admin = relay.handle().admin_addr().expect("admin address");
+    (relay, admin)
+}
+
+#[test]
+fn admin_listen_moves_health_and_metrics_and_keeps_answering_during_shutdown() {
+    let (relay, admin) = relay_with_admin(|c| c.shutdown_timeout = Duration::from_secs(3));
     assert!(http_get(relay.addr, "/metrics").starts_with("HTTP/1.1 404 "));
     assert!(http_get(relay.addr, "/healthz").starts_with("HTTP/1.1 404 "));
     assert_eq!(body_of(&http_get(admin, "/healthz")), "ok\n");
@@ -96,6 +103,53 @@ fn admin_listen_moves_health_and_metrics_and_keeps_answering_during_shutdown() {
     relay.wait_for("listener closed", |_| {
         TcpStream::connect(relay.addr).is_err()
     });
+}
+
+#[test]
+fn admin_probes_are_answered_while_100_stalled_admin_clients_hang_on() {
+    let (_relay, admin) = relay_with_admin(|_| {});
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let connect = |_| TcpStream::connect(admin).expect("connect to the admin port");
+    let _silent: Vec<TcpStream> = (0..50).map(connect).collect();
+    let mut trickling: Vec<TcpStream> = (0..50).map(connect).collect();
+    for byte in 0..4 {
+        for stream in &mut trickling {
+            stream.write_all(&request[byte..byte + 1]).unwrap();
+        }
+        // The bound: a probe is answered within 2 s.
+        let mut probe = TcpStream::connect(admin).unwrap();
+        probe
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        probe.write_all(request).unwrap();
+        let mut answer = String::new();
+        if let Err(error) = probe.read_to_string(&mut answer) {
+            panic!("no answer within 2 s ({error}); got {answer:?}");
+        }
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    }
+}
+
+#[test]
+fn an_admin_client_is_closed_at_the_handshake_deadline_even_while_trickling() {
+    let (_relay, admin) = relay_with_admin(|c| c.handshake_timeout = Duration::from_millis(300));
+    let mut trickler = TcpStream::connect(admin).unwrap();
+    trickler
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let head = "GET /healthz HTTP/1.1\r\nX-Pad: ".to_string() + &"a".repeat(100);
+    let closed = head.bytes().any(|byte| {
+        if trickler.write_all(&[byte]).is_err() {
+            return true;
+        }
+        let mut buf = [0u8; 64];
+        match trickler.read(&mut buf) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => panic!("an answer to a head never finished"),
+        }
+    });
+    assert!(closed, "a trickling admin client outlived its deadline");
 }
 
 #[test]
