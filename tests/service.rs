@@ -189,6 +189,53 @@ fn a_second_signal_exits_at_once() {
     assert_eq!(server.wait_exit(Duration::from_secs(5)), Some(1));
 }
 
+/// Set in the copy of this test binary that `a_panic_ends_the_process_with_status_101` starts.
+const PANIC_CHILD: &str = "WSRELAY_TEST_PANIC_CHILD";
+
+#[test]
+fn a_panic_ends_the_process_with_status_101() {
+    if std::env::var_os(PANIC_CHILD).is_some() {
+        return relay_with_a_panicking_thread();
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_panic_ends_the_process_with_status_101",
+            "--nocapture",
+        ])
+        .env(PANIC_CHILD, "1")
+        .env("RUST_LOG", "error")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run this test binary again");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(101), "{stderr}");
+    assert!(stderr.contains("deliberate test panic"), "{stderr}");
+    assert!(
+        stderr.contains("thread wsrelay-doomed panicked at")
+            && stderr.contains("exiting with status 101"),
+        "{stderr}"
+    );
+}
+
+/// In the child process: the hook `wsrelay serve` installs, a relay serving
+/// a client, and a panic on another thread. Without the hook the relay runs
+/// on and this returns, so the child exits 0.
+fn relay_with_a_panicking_thread() {
+    let _ = env_logger::try_init();
+    wsrelay::reactor::panics::install();
+    let relay = Relay::start();
+    let mut a = connect(&relay);
+    let mut b = connect(&relay);
+    let doomed = std::thread::Builder::new()
+        .name("wsrelay-doomed".into())
+        .spawn(|| panic!("deliberate test panic"))
+        .unwrap();
+    let _ = doomed.join();
+    a.send(Message::text("still here")).unwrap();
+    assert_eq!(next_message(&mut b), Message::text("still here"));
+}
+
 #[test]
 fn out_of_descriptors_accepting_pauses_and_resumes_as_clients_leave() {
     // 64 descriptors in all: about 50 are left for clients.
