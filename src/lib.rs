@@ -21,6 +21,8 @@ pub fn serve_main(args: config::ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A dead thread must not leave a half-working relay behind.
+    reactor::panics::install();
     let ceiling = policy::os_limits::raise_fd_limit();
     let workers = config.workers;
     let handle = match reactor::server::start(config) {

@@ -10,7 +10,7 @@ use support::*;
 use tungstenite::Message;
 
 #[test]
-fn a_foreign_origin_gets_403_while_listed_and_own_origins_connect() {
+fn a_foreign_origin_gets_403_while_listed_origins_connect() {
     let relay = Relay::start_with(|c| {
         c.origins =
             wsrelay::policy::OriginPolicy::new(&["https://app.example".into()], false).unwrap();
@@ -19,15 +19,40 @@ fn a_foreign_origin_gets_403_while_listed_and_own_origins_connect() {
     let upgrade = |origin: &str| upgrade_request("/", &host, &format!("Origin: {origin}\r\n"));
     assert_eq!(status_of(relay.addr, &upgrade("https://evil.example")), 403);
     assert_eq!(status_of(relay.addr, &upgrade("https://app.example")), 101);
-    // The relay's own pages (Origin = the Host it was reached at).
     assert_eq!(
-        status_of(relay.addr, &upgrade(&format!("http://{host}"))),
+        status_of(relay.addr, &upgrade("https://APP.Example:443")),
         101
     );
+    assert_eq!(status_of(relay.addr, &upgrade("http://app.example")), 403);
     // Non-browser clients send no Origin.
     assert_eq!(status_of(relay.addr, &upgrade_request("/", &host, "")), 101);
     let answer = http_exchange(relay.addr, upgrade("null").as_bytes());
     assert!(answer.contains("origin not allowed"), "{answer}");
+}
+
+#[test]
+fn the_relays_own_origin_connects_only_when_listed() {
+    // DNS rebinding: a page from http://rebind.example, re-pointed at the
+    // relay, sends an Origin equal to its Host.
+    let rebinding = upgrade_request("/", "rebind.example", "Origin: http://rebind.example\r\n");
+    let own_upgrade =
+        |host: &str| upgrade_request("/", host, &format!("Origin: http://{host}\r\n"));
+    let unlisted = Relay::start_with(|c| {
+        c.origins =
+            wsrelay::policy::OriginPolicy::new(&["https://app.example".into()], false).unwrap();
+    });
+    assert_eq!(status_of(unlisted.addr, &rebinding), 403);
+    let own = own_upgrade(&unlisted.addr.to_string());
+    assert_eq!(status_of(unlisted.addr, &own), 403);
+    // Listing the relay's own origin (as /demo needs) lets exactly it in.
+    let host = format!("127.0.0.1:{}", support::process::free_port());
+    let own = own_upgrade(&host);
+    let listed = Relay::start_with(|c| {
+        c.listen = host.parse().unwrap();
+        c.origins = wsrelay::policy::OriginPolicy::new(&[format!("http://{host}")], false).unwrap();
+    });
+    assert_eq!(status_of(listed.addr, &own), 101);
+    assert_eq!(status_of(listed.addr, &rebinding), 403);
 }
 
 #[test]

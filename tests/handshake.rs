@@ -55,6 +55,25 @@ fn malformed_request_gets_400() {
 }
 
 #[test]
+fn absolute_form_targets_are_served_by_their_path() {
+    // RFC 9112 section 3.2.2: a server must accept `GET http://host/path`.
+    let relay = Relay::start();
+    let target = format!("http://{}/healthz", relay.addr);
+    let answer = http_exchange(
+        relay.addr,
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nok\n"), "{answer}");
+    let upgrade = UPGRADE_HEAD.replacen("GET / ", &format!("GET http://{}/room ", relay.addr), 1);
+    let mut stream = TcpStream::connect(relay.addr).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.write_all(upgrade.as_bytes()).unwrap();
+    let head = read_response_head(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+}
+
+#[test]
 fn upgrade_without_connection_upgrade_gets_400_with_reason() {
     let relay = Relay::start();
     let head = UPGRADE_HEAD.replace("Connection: Upgrade", "Connection: keep-alive");

@@ -122,6 +122,80 @@ fn bad_publish_requests_get_401_400_411_413() {
     assert_eq!(status(no_length), "411");
 }
 
+fn status(answer: &str) -> &str {
+    answer.split(' ').nth(1).unwrap_or_default()
+}
+
+#[test]
+fn publish_framing_other_than_a_plain_content_length_is_refused() {
+    let relay = Relay::start();
+    let mut member = connect_to(&relay, "/feed");
+    wait_open(&relay, 1);
+    // A chunked body read by its Content-Length would publish the chunk framing.
+    let chunked = publish(
+        &relay,
+        "/publish/feed",
+        "Transfer-Encoding: chunked\r\n",
+        b"1\r\nx\r\n0\r\n\r\n",
+    );
+    assert_eq!(status(&chunked), "501", "{chunked}");
+    for length in ["+5", "5, 5"] {
+        let answer = http_exchange(
+            relay.addr,
+            format!("POST /publish/feed HTTP/1.1\r\nContent-Length: {length}\r\n\r\nhello")
+                .as_bytes(),
+        );
+        assert_eq!(status(&answer), "400", "{length}: {answer}");
+    }
+    assert_silent(&mut member, Duration::from_millis(200));
+    assert_eq!(
+        status(&publish(&relay, "/publish/feed", "", b"hello")),
+        "202"
+    );
+    assert_eq!(next_message(&mut member), Message::text("hello"));
+}
+
+#[test]
+fn the_publish_token_works_in_the_query_as_for_upgrades() {
+    let relay = Relay::start_with(|c| c.publish_token = Some("pub secret".into()));
+    let mut member = connect_to(&relay, "/feed");
+    wait_open(&relay, 1);
+    let answer = publish(&relay, "/publish/feed?token=pub%20secret", "", b"q");
+    assert_eq!(status(&answer), "202", "{answer}");
+    assert_eq!(next_message(&mut member), Message::text("q"));
+    let answer = publish(&relay, "/publish/feed?token=wrong", "", b"q");
+    assert_eq!(status(&answer), "401", "{answer}");
+}
+
+#[test]
+fn an_ipv4_client_of_a_dual_stack_listener_publishes_as_loopback() {
+    // On `[::]` an IPv4 peer is `::ffff:127.0.0.1`; it is still loopback.
+    if std::net::TcpListener::bind("[::]:0").is_err() {
+        eprintln!("skipped: no IPv6 on this host");
+        return;
+    }
+    let relay = Relay::start_with(|c| {
+        c.listen = "[::]:0".parse().unwrap();
+        c.max_connections_per_ip = Some(2);
+    });
+    let v4: std::net::SocketAddr = ([127, 0, 0, 1], relay.addr.port()).into();
+    let mut member = connect_raw(&format!("ws://{v4}/feed"));
+    assert_eq!(next_message(&mut member), Message::text("Hello, World!"));
+    wait_open(&relay, 1);
+    let limit = relay.handle().guards().per_ip.as_ref().unwrap();
+    assert_eq!(
+        limit.count([127, 0, 0, 1].into()),
+        1,
+        "counted as its IPv4 address"
+    );
+    let answer = http_exchange(
+        v4,
+        b"POST /publish/feed HTTP/1.1\r\nContent-Length: 2\r\n\r\nv4",
+    );
+    assert_eq!(status(&answer), "202", "{answer}");
+    assert_eq!(next_message(&mut member), Message::text("v4"));
+}
+
 #[test]
 fn publisher_messages_reach_members_and_member_messages_reach_only_publishers() {
     let relay = Relay::start_with(|c| {

@@ -4,7 +4,8 @@
 
 mod support;
 
-use std::net::TcpStream;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 use support::external::parse_prometheus;
 use support::ops::*;
@@ -93,13 +94,19 @@ fn metrics_read_alike_by_prometheus_client() {
     assert_eq!(parsed, metric_samples(text));
 }
 
-#[test]
-fn admin_listen_moves_health_and_metrics_and_keeps_answering_during_shutdown() {
+/// A relay with `--admin-listen` on a port of its own, and that port's address.
+fn relay_with_admin(tweak: impl FnOnce(&mut wsrelay::config::Config)) -> (Relay, SocketAddr) {
     let relay = Relay::start_with(|c| {
         c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.shutdown_timeout = Duration::from_secs(3);
+        tweak(c);
     });
     let admin = relay.handle().admin_addr().expect("admin address");
+    (relay, admin)
+}
+
+#[test]
+fn admin_listen_moves_health_and_metrics_and_keeps_answering_during_shutdown() {
+    let (relay, admin) = relay_with_admin(|c| c.shutdown_timeout = Duration::from_secs(3));
     assert!(http_get(relay.addr, "/metrics").starts_with("HTTP/1.1 404 "));
     assert!(http_get(relay.addr, "/healthz").starts_with("HTTP/1.1 404 "));
     assert_eq!(body_of(&http_get(admin, "/healthz")), "ok\n");
@@ -122,6 +129,53 @@ fn admin_listen_moves_health_and_metrics_and_keeps_answering_during_shutdown() {
     relay.wait_for("listener closed", |_| {
         TcpStream::connect(relay.addr).is_err()
     });
+}
+
+#[test]
+fn admin_probes_are_answered_while_100_stalled_admin_clients_hang_on() {
+    let (_relay, admin) = relay_with_admin(|_| {});
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let connect = |_| TcpStream::connect(admin).expect("connect to the admin port");
+    let _silent: Vec<TcpStream> = (0..50).map(connect).collect();
+    let mut trickling: Vec<TcpStream> = (0..50).map(connect).collect();
+    for byte in 0..4 {
+        for stream in &mut trickling {
+            stream.write_all(&request[byte..byte + 1]).unwrap();
+        }
+        // The bound: a probe is answered within 2 s.
+        let mut probe = TcpStream::connect(admin).unwrap();
+        probe
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        probe.write_all(request).unwrap();
+        let mut answer = String::new();
+        if let Err(error) = probe.read_to_string(&mut answer) {
+            panic!("no answer within 2 s ({error}); got {answer:?}");
+        }
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    }
+}
+
+#[test]
+fn an_admin_client_is_closed_at_the_handshake_deadline_even_while_trickling() {
+    let (_relay, admin) = relay_with_admin(|c| c.handshake_timeout = Duration::from_millis(300));
+    let mut trickler = TcpStream::connect(admin).unwrap();
+    trickler
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let head = "GET /healthz HTTP/1.1\r\nX-Pad: ".to_string() + &"a".repeat(100);
+    let closed = head.bytes().any(|byte| {
+        if trickler.write_all(&[byte]).is_err() {
+            return true;
+        }
+        let mut buf = [0u8; 64];
+        match trickler.read(&mut buf) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => panic!("an answer to a head never finished"),
+        }
+    });
+    assert!(closed, "a trickling admin client outlived its deadline");
 }
 
 #[test]
@@ -159,6 +213,53 @@ fn a_second_signal_exits_at_once() {
     assert_eq!(stubborn.expect_close(), 1001);
     server.signal(libc::SIGINT);
     assert_eq!(server.wait_exit(Duration::from_secs(5)), Some(1));
+}
+
+/// Set in the copy of this test binary that `a_panic_ends_the_process_with_status_101` starts.
+const PANIC_CHILD: &str = "WSRELAY_TEST_PANIC_CHILD";
+
+#[test]
+fn a_panic_ends_the_process_with_status_101() {
+    if std::env::var_os(PANIC_CHILD).is_some() {
+        return relay_with_a_panicking_thread();
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_panic_ends_the_process_with_status_101",
+            "--nocapture",
+        ])
+        .env(PANIC_CHILD, "1")
+        .env("RUST_LOG", "error")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run this test binary again");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(101), "{stderr}");
+    assert!(stderr.contains("deliberate test panic"), "{stderr}");
+    assert!(
+        stderr.contains("thread wsrelay-doomed panicked at")
+            && stderr.contains("exiting with status 101"),
+        "{stderr}"
+    );
+}
+
+/// In the child process: the hook `wsrelay serve` installs, a relay serving
+/// a client, and a panic on another thread. Without the hook the relay runs
+/// on and this returns, so the child exits 0.
+fn relay_with_a_panicking_thread() {
+    let _ = env_logger::try_init();
+    wsrelay::reactor::panics::install();
+    let relay = Relay::start();
+    let mut a = connect(&relay);
+    let mut b = connect(&relay);
+    let doomed = std::thread::Builder::new()
+        .name("wsrelay-doomed".into())
+        .spawn(|| panic!("deliberate test panic"))
+        .unwrap();
+    let _ = doomed.join();
+    a.send(Message::text("still here")).unwrap();
+    assert_eq!(next_message(&mut b), Message::text("still here"));
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! the request; the worker does the fan-out.
 
 use crate::config::Config;
-use crate::policy::credentials::{bearer_token, token_matches};
+use crate::policy::address::is_loopback;
+use crate::policy::credentials::{presented_token, token_matches};
 use crate::protocol::frame::MessageKind;
 use crate::protocol::http::{Request, Response};
 use crate::rooms::validate_room;
@@ -26,7 +27,8 @@ pub fn is_publish(request: &Request) -> bool {
 }
 
 /// Checks a publish request's head before its body is read: 400 for a bad
-/// room name, 411 without `Content-Length`, 413 over `--max-message`.
+/// room name, 501 for any `Transfer-Encoding`, 411 without
+/// `Content-Length`, 400 unless it is plain digits, 413 over `--max-message`.
 pub fn check_head(request: &Request, config: &Config) -> Result<PublishHead, Response> {
     let room = match request.path.strip_prefix("/publish") {
         Some("") | Some("/") => "/".to_string(),
@@ -34,13 +36,19 @@ pub fn check_head(request: &Request, config: &Config) -> Result<PublishHead, Res
         None => return Err(Response::error(404, "not a publish path")),
     };
     validate_room(&room).map_err(|reason| Response::error(400, reason))?;
+    // The body is read by `Content-Length` alone; a chunked body read that
+    // way would publish its framing (and RFC 9112 section 6.3 says
+    // Transfer-Encoding wins, so the length cannot be trusted either).
+    if request.transfer_encoding.is_some() {
+        return Err(Response::error(
+            501,
+            "a publish must send its body with Content-Length, not Transfer-Encoding",
+        ));
+    }
     let Some(length) = request.content_length.as_deref() else {
         return Err(Response::error(411, "a publish needs Content-Length"));
     };
-    let length: usize = length
-        .trim()
-        .parse()
-        .map_err(|_| Response::error(400, "Content-Length is not a number"))?;
+    let length = body_length(length)?;
     if length > config.max_message {
         return Err(Response::error(
             413,
@@ -63,22 +71,34 @@ pub fn check_head(request: &Request, config: &Config) -> Result<PublishHead, Res
     Ok(PublishHead { room, length, kind })
 }
 
-/// Who may publish: with `--publish-token`, whoever presents it as a
-/// Bearer token; without one, loopback peers only, and nobody when a
+/// A `Content-Length` value: one run of digits (RFC 9110 section 8.6), so
+/// `+5`, `5, 5` or `0x5` are 400; a number past `usize` is 413.
+fn body_length(value: &str) -> Result<usize, Response> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Response::error(400, "Content-Length must be digits only"));
+    }
+    value
+        .parse()
+        .map_err(|_| Response::error(413, "Content-Length is too large"))
+}
+
+/// Who may publish: with `--publish-token`, whoever presents it (as a
+/// Bearer token or `?token=`, as for upgrades); without one, loopback peers
+/// only (an IPv4-mapped `::ffff:127.0.0.1` included), and nobody when a
 /// trusted proxy is configured (a local proxy would make everyone look local).
 pub fn authorize(request: &Request, peer: Option<IpAddr>, config: &Config) -> Result<(), Response> {
     match config.publish_token.as_deref() {
-        Some(token) if token_matches(bearer_token(request), token) => Ok(()),
+        Some(token) if token_matches(presented_token(request).as_deref(), token) => Ok(()),
         Some(_) => Err(Response::error(
             401,
-            "publishing needs `Authorization: Bearer <publish token>`",
+            "publishing needs `Authorization: Bearer <publish token>` or `?token=<publish token>`",
         )
         .with_header("WWW-Authenticate", "Bearer")),
         None if !config.trusted_proxies.is_empty() => Err(Response::error(
             401,
             "publishing behind a trusted proxy needs --publish-token",
         )),
-        None if peer.is_some_and(|ip| ip.is_loopback()) => Ok(()),
+        None if peer.is_some_and(is_loopback) => Ok(()),
         None => Err(Response::error(
             401,
             "without --publish-token only loopback peers may publish",
@@ -152,6 +172,29 @@ mod tests {
             status("POST /publish/a HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"),
             413
         );
+        assert_eq!(
+            status("POST /publish/a HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+            413
+        );
+    }
+
+    #[test]
+    fn framing_must_be_a_plain_content_length() {
+        let status = |head: &str| check_head(&request(head), &config()).map_err(|r| r.status);
+        for length in ["+5", "-5", "5, 5", "0x5", "5 5", "５"] {
+            let head = format!("POST /publish/a HTTP/1.1\r\nContent-Length: {length}\r\n\r\n");
+            assert_eq!(status(&head), Err(400), "{length}");
+        }
+        for coding in ["chunked", "gzip", "identity"] {
+            let head = format!(
+                "POST /publish/a HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: {coding}\r\n\r\n"
+            );
+            assert_eq!(status(&head), Err(501), "{coding}");
+        }
+        let head = "POST /publish/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(status(head), Err(501));
+        let head = "POST /publish/a HTTP/1.1\r\nContent-Length:  007 \r\n\r\n";
+        assert_eq!(status(head).map(|h| h.length), Ok(7));
     }
 
     #[test]
@@ -162,7 +205,16 @@ mod tests {
         let bearer = request("POST /publish/a HTTP/1.1\r\nAuthorization: Bearer s3\r\n\r\n");
         let mut config = config();
         assert!(authorize(&plain, loopback, &config).is_ok());
+        let mapped = Some("::ffff:127.0.0.1".parse().unwrap());
+        assert!(authorize(&plain, mapped, &config).is_ok());
         assert_eq!(authorize(&plain, remote, &config).unwrap_err().status, 401);
+        let mapped_remote = Some("::ffff:10.1.2.3".parse().unwrap());
+        assert_eq!(
+            authorize(&plain, mapped_remote, &config)
+                .unwrap_err()
+                .status,
+            401
+        );
         config.trusted_proxies =
             crate::policy::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
         assert_eq!(
@@ -171,6 +223,10 @@ mod tests {
         );
         config.publish_token = Some("s3".into());
         assert!(authorize(&bearer, remote, &config).is_ok());
+        let query = request("POST /publish/a?token=s%33 HTTP/1.1\r\n\r\n");
+        assert!(authorize(&query, remote, &config).is_ok());
+        let wrong = request("POST /publish/a?token=s4 HTTP/1.1\r\n\r\n");
+        assert_eq!(authorize(&wrong, remote, &config).unwrap_err().status, 401);
         assert_eq!(
             authorize(&plain, loopback, &config).unwrap_err().status,
             401

@@ -93,7 +93,7 @@ impl HandshakeFailure {
     /// The reason an error status stands for.
     pub fn from_status(status: u16) -> HandshakeFailure {
         match status {
-            400 | 411 => HandshakeFailure::BadRequest,
+            400 | 411 | 501 => HandshakeFailure::BadRequest,
             413 | 431 => HandshakeFailure::TooLarge,
             405 => HandshakeFailure::Method,
             426 => HandshakeFailure::Version,

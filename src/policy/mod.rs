@@ -3,6 +3,7 @@
 //! Rule: decisions and counters only, no sockets. The reactor asks; a new
 //! limit is a type here plus one call site in the reactor.
 
+pub(crate) mod address;
 pub mod admission;
 pub mod capacity;
 pub mod credentials;

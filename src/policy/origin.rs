@@ -1,6 +1,7 @@
 //! `--allow-origin` and `--require-origin`: the guard against cross-site
 //! WebSocket hijacking. Browsers always send `Origin` on an upgrade; other
-//! clients usually do not.
+//! clients usually do not. Only listed origins pass: the relay's own origin
+//! is not implied by the request's `Host`, which a DNS-rebinding page controls.
 
 use std::fmt;
 
@@ -20,7 +21,7 @@ pub struct OriginPolicy {
 pub enum OriginRefusal {
     /// No `Origin` header while `--require-origin` is set.
     Missing,
-    /// An `Origin` that is neither allowed nor the relay's own.
+    /// An `Origin` that is not on the list.
     NotAllowed,
 }
 
@@ -61,9 +62,9 @@ impl OriginPolicy {
         !self.require && (self.any || self.allowed.is_empty())
     }
 
-    /// Checks an upgrade's `Origin` against the policy; `host` is its `Host`
-    /// header, which makes the relay's own origin always acceptable.
-    pub fn check(&self, origin: Option<&str>, host: Option<&str>) -> Result<(), OriginRefusal> {
+    /// Checks an upgrade's `Origin` against the policy: scheme, host (in any
+    /// case) and port must equal a listed origin's.
+    pub fn check(&self, origin: Option<&str>) -> Result<(), OriginRefusal> {
         let Some(origin) = origin else {
             return if self.require {
                 Err(OriginRefusal::Missing)
@@ -78,7 +79,7 @@ impl OriginPolicy {
             // `null` (sandboxed frames, file: pages) or garbage: only an exact listing helps.
             return Err(OriginRefusal::NotAllowed);
         };
-        if host.is_some_and(|host| is_own_origin(&origin, host)) || self.allowed.contains(&origin) {
+        if self.allowed.contains(&origin) {
             Ok(())
         } else {
             Err(OriginRefusal::NotAllowed)
@@ -119,15 +120,6 @@ fn strip_default_port<'a>(scheme: &str, authority: &'a str) -> &'a str {
     }
 }
 
-/// Whether a normalised origin names the host the request was sent to.
-fn is_own_origin(origin: &str, host: &str) -> bool {
-    let Some((scheme, authority)) = origin.split_once("://") else {
-        return false;
-    };
-    let host = host.trim().to_ascii_lowercase();
-    authority == strip_default_port(scheme, &host)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,12 +133,9 @@ mod tests {
     fn without_rules_every_origin_and_none_pass() {
         let open = policy(&[], false);
         assert!(open.is_open());
-        assert_eq!(
-            open.check(Some("https://evil.example"), Some("relay")),
-            Ok(())
-        );
-        assert_eq!(open.check(None, None), Ok(()));
-        assert_eq!(policy(&["*"], false).check(Some("null"), None), Ok(()));
+        assert_eq!(open.check(Some("https://evil.example")), Ok(()));
+        assert_eq!(open.check(None), Ok(()));
+        assert_eq!(policy(&["*"], false).check(Some("null")), Ok(()));
     }
 
     #[test]
@@ -156,23 +145,22 @@ mod tests {
             false,
         );
         assert!(!strict.is_open());
-        let host = Some("relay.example.com");
-        assert_eq!(strict.check(Some("https://APP.example.com"), host), Ok(()));
-        assert_eq!(
-            strict.check(Some("https://app.example.com:443"), host),
-            Ok(())
-        );
-        assert_eq!(strict.check(Some("http://localhost:3000"), host), Ok(()));
+        assert_eq!(strict.check(Some("https://APP.example.com")), Ok(()));
+        assert_eq!(strict.check(Some("HTTPS://app.example.com")), Ok(()));
+        assert_eq!(strict.check(Some("https://app.example.com:443")), Ok(()));
+        assert_eq!(strict.check(Some("http://localhost:3000")), Ok(()));
         for refused in [
             "http://app.example.com",
+            "https://app.example.com:8443",
             "https://app.example.com.evil.net",
             "https://evil.example",
             "http://localhost:3001",
+            "http://localhost",
             "null",
             "",
         ] {
             assert_eq!(
-                strict.check(Some(refused), host),
+                strict.check(Some(refused)),
                 Err(OriginRefusal::NotAllowed),
                 "{refused}"
             );
@@ -180,22 +168,17 @@ mod tests {
     }
 
     #[test]
-    fn the_relays_own_origin_always_passes() {
+    fn the_relays_own_origin_passes_only_when_listed() {
+        // A DNS-rebinding page's origin equals the Host it sends; that is no credential.
         let strict = policy(&["https://app.example.com"], false);
         assert_eq!(
-            strict.check(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")),
-            Ok(())
-        );
-        assert_eq!(
-            strict.check(Some("https://Relay.Example"), Some("relay.example:443")),
-            Ok(())
-        );
-        assert_eq!(
-            strict.check(Some("http://127.0.0.1:9999"), Some("127.0.0.1:8080")),
+            strict.check(Some("http://127.0.0.1:8080")),
             Err(OriginRefusal::NotAllowed)
         );
+        let with_own = policy(&["https://app.example.com", "http://127.0.0.1:8080"], false);
+        assert_eq!(with_own.check(Some("http://127.0.0.1:8080")), Ok(()));
         assert_eq!(
-            strict.check(Some("http://127.0.0.1:8080"), None),
+            with_own.check(Some("https://127.0.0.1:8080")),
             Err(OriginRefusal::NotAllowed)
         );
     }
@@ -204,11 +187,8 @@ mod tests {
     fn require_origin_refuses_clients_without_one() {
         let required = policy(&[], true);
         assert!(!required.is_open());
-        assert_eq!(required.check(None, Some("x")), Err(OriginRefusal::Missing));
-        assert_eq!(
-            required.check(Some("https://any.example"), Some("x")),
-            Ok(())
-        );
+        assert_eq!(required.check(None), Err(OriginRefusal::Missing));
+        assert_eq!(required.check(Some("https://any.example")), Ok(()));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod acceptor;
 pub mod admin;
 pub mod commands;
+pub mod panics;
 pub mod server;
 pub mod signals;
 pub mod timers;

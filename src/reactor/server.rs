@@ -66,6 +66,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
                 stats: stats.clone(),
                 guards: guards.clone(),
                 registry: registry.clone(),
+                deadline: config.handshake_timeout,
             },
         )?),
         None => None,

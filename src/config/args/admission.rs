@@ -7,8 +7,8 @@ use crate::policy::{Cidr, OriginPolicy, TrustedProxies};
 #[command(next_help_heading = "Admission")]
 pub struct AdmissionArgs {
     /// An origin (`https://app.example.com`, or `*`) whose pages may open
-    /// WebSockets (repeatable). Without any, every origin may. The relay's
-    /// own origin always may.
+    /// WebSockets (repeatable). Without any, every origin may. Only listed
+    /// origins may: list the relay's own (e.g. `http://relay.example:8080`) for /demo.
     #[arg(
         long = "allow-origin",
         env = "WSRELAY_ALLOW_ORIGIN",

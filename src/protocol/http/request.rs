@@ -68,6 +68,8 @@ pub struct Request {
     pub authorization: Option<String>,
     /// `Content-Length`, as sent.
     pub content_length: Option<String>,
+    /// `Transfer-Encoding` codings, joined.
+    pub transfer_encoding: Option<String>,
     /// `Content-Type`.
     pub content_type: Option<String>,
     /// `X-Forwarded-For`, joined.
@@ -118,17 +120,11 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
     let target = parsed
         .path
         .ok_or(HttpError::Malformed("no request target"))?;
-    if !target.starts_with('/') {
-        return Err(HttpError::Malformed("request target must start with /"));
-    }
-    let (path, query) = match target.split_once('?') {
-        Some((path, query)) => (path, Some(query.to_string())),
-        None => (target, None),
-    };
+    let target = split_target(target)?;
     let mut request = Request {
         method: parsed.method.unwrap_or_default().to_string(),
-        path: path.to_string(),
-        query,
+        path: target.path.to_string(),
+        query: target.query.map(str::to_string),
         version_minor: parsed.version.unwrap_or(1),
         ..Request::default()
     };
@@ -146,6 +142,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
             "sec-websocket-protocol" => &mut request.ws_protocols,
             "authorization" => &mut request.authorization,
             "content-length" => &mut request.content_length,
+            "transfer-encoding" => &mut request.transfer_encoding,
             "content-type" => &mut request.content_type,
             "x-forwarded-for" => &mut request.forwarded_for,
             _ => continue,
@@ -158,7 +155,52 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
             None => *slot = Some(value.to_string()),
         }
     }
+    if let Some(authority) = target.authority {
+        // RFC 9112 section 3.2.2: the target's authority replaces `Host`.
+        request.host = Some(authority.to_string());
+    }
     Ok(Some((request, head_len)))
+}
+
+/// A request target taken apart.
+#[derive(Debug, PartialEq, Eq)]
+struct Target<'a> {
+    /// `host[:port]` of an absolute-form target.
+    authority: Option<&'a str>,
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+/// Splits origin-form (`/path?query`) or absolute-form
+/// (`http://host/path?query`, which RFC 9112 section 3.2.2 says a server
+/// must accept, though only proxies are sent it) into its parts.
+fn split_target(target: &str) -> Result<Target<'_>, HttpError> {
+    let (authority, rest) = if target.starts_with('/') {
+        (None, target)
+    } else {
+        let not_a_target = HttpError::Malformed("request target must be /path or http://host/path");
+        let (scheme, rest) = target.split_once("://").ok_or(not_a_target)?;
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return Err(not_a_target);
+        }
+        let (authority, rest) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        if authority.is_empty() || authority.contains('@') {
+            return Err(HttpError::Malformed(
+                "absolute-form target needs a plain host",
+            ));
+        }
+        (Some(authority), rest)
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    Ok(Target {
+        authority,
+        // `http://host` and `http://host?q` name the root.
+        path: if path.is_empty() { "/" } else { path },
+        query,
+    })
 }
 
 fn describe(error: httparse::Error) -> &'static str {
@@ -214,10 +256,44 @@ Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: superchat\r\n\r\nextra";
             parse_head(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n"),
             Err(HttpError::Malformed(_))
         ));
-        assert!(matches!(
-            parse_head(b"GET http://x/ HTTP/1.1\r\n\r\n"),
-            Err(HttpError::Malformed(_))
-        ));
+        for target in ["x/", "ftp://x/", "http://", "http:///p", "http://u@x/", "*"] {
+            let head = format!("GET {target} HTTP/1.1\r\n\r\n");
+            assert!(
+                matches!(parse_head(head.as_bytes()), Err(HttpError::Malformed(_))),
+                "{target}"
+            );
+        }
+    }
+
+    #[test]
+    fn absolute_form_targets_give_their_path_and_host() {
+        let parsed = |target: &str| {
+            let head = format!("GET {target} HTTP/1.1\r\nHost: ignored\r\n\r\n");
+            let request = parse_head(head.as_bytes()).unwrap().unwrap().0;
+            (request.host.unwrap(), request.path, request.query)
+        };
+        let owned = |host: &str, path: &str, query: Option<&str>| {
+            (
+                host.to_string(),
+                path.to_string(),
+                query.map(str::to_string),
+            )
+        };
+        assert_eq!(
+            parsed("http://relay:8080/room?token=t"),
+            owned("relay:8080", "/room", Some("token=t"))
+        );
+        assert_eq!(parsed("HTTPS://relay"), owned("relay", "/", None));
+        assert_eq!(parsed("http://relay?x"), owned("relay", "/", Some("x")));
+        assert_eq!(parsed("/plain"), owned("ignored", "/plain", None));
+    }
+
+    #[test]
+    fn transfer_encodings_are_kept_joined() {
+        let head = b"POST /publish/a HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\
+Transfer-Encoding: chunked\r\n\r\n";
+        let request = parse_head(head).unwrap().unwrap().0;
+        assert_eq!(request.transfer_encoding.as_deref(), Some("gzip, chunked"));
     }
 
     #[test]
