@@ -23,7 +23,9 @@ impl Worker {
             self.buckets.set(key, TokenBucket::full(rate, self.now_ms));
         }
         let room = self.registry.join(room_name, role);
-        slot.deadline = self.timers.schedule(key as u32, slot.id, first_check);
+        slot.deadline = self
+            .timers
+            .schedule(key as u32, slot.id, first_check, Instant::now());
         slot.room_at = self.rooms.add(room.id, key as u32, role == Role::Publisher);
         slot.role = role;
         if role == Role::Member
@@ -203,7 +205,9 @@ impl Worker {
 
     pub(super) fn set_deadline(&mut self, key: usize, after: Duration) {
         if let Some(slot) = self.slots.get_mut(key) {
-            slot.deadline = self.timers.schedule(key as u32, slot.id, after);
+            slot.deadline = self
+                .timers
+                .schedule(key as u32, slot.id, after, Instant::now());
         }
     }
 
@@ -214,7 +218,7 @@ impl Worker {
             self.rooms_swept = Instant::now();
             self.registry.expire(self.config.retain_ttl);
         }
-        self.timers.expire(&mut self.due);
+        self.timers.expire(Instant::now(), &mut self.due);
         let mut due = std::mem::take(&mut self.due);
         for entry in due.drain(..) {
             let key = entry.key as usize;

@@ -178,7 +178,7 @@ impl Worker {
             unread: Vec::new(),
             stalled: (0..peer_count).map(|_| VecDeque::new()).collect(),
             wake_peer: vec![false; peer_count],
-            timers: TimerWheel::new(TICK, 1024),
+            timers: TimerWheel::new(TICK, 1024, Instant::now()),
             due: Vec::new(),
             next_id: 0,
             shutdown_deadline: None,
