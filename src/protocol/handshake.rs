@@ -144,11 +144,23 @@ fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
     })
 }
 
-/// `Sec-WebSocket-Accept` for a client key (RFC 6455 section 4.2.2). The
-/// derivation lives in [`crate::observe::trace`], beside its step-by-step display, so
-/// the trace always shows exactly what the handshake computed.
+/// The GUID that RFC 6455 (section 1.3) appends to the client's key.
+pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// `Sec-WebSocket-Accept` for a client key (RFC 6455 section 4.2.2): the
+/// base64 of [`key_digest`]. The one derivation in the crate: the relay, the
+/// client and the trace's step-by-step display all call it.
 pub fn accept_key(key: &str) -> String {
-    crate::observe::trace::accept_key(key)
+    base64::engine::general_purpose::STANDARD.encode(key_digest(key))
+}
+
+/// SHA-1 of the key followed by [`WEBSOCKET_GUID`].
+pub fn key_digest(key: &str) -> [u8; 20] {
+    use sha1::{Digest, Sha1};
+    let mut hasher = Sha1::new();
+    hasher.update(key.as_bytes());
+    hasher.update(WEBSOCKET_GUID.as_bytes());
+    hasher.finalize().into()
 }
 
 fn is_valid_key(key: &str) -> bool {
