@@ -8,3 +8,4 @@ pub mod handshake;
 pub mod http;
 pub mod outbound;
 pub mod session;
+pub mod trace_log;

@@ -9,7 +9,6 @@
 use crate::config::{Config, Mode};
 use crate::endpoints::publish::{self, PublishHead};
 use crate::endpoints::status::{self, Page};
-use crate::observe::trace::Direction;
 use crate::policy::{PerIpLimit, TrustedProxies};
 use crate::protocol::frame::{
     self, Decoder, Flow, Frame, Inbound, MessageKind, OP_CLOSE, OP_PONG, ProtocolError,
@@ -17,6 +16,7 @@ use crate::protocol::frame::{
 use crate::protocol::handshake::{self, Answer};
 use crate::protocol::http::{MAX_HEAD, Request, Response, parse_head};
 use crate::protocol::outbound::{Offer, OutQueue};
+use crate::protocol::trace_log::TraceRecord;
 use crate::rooms::Role;
 use log::{debug, log_enabled};
 use std::net::IpAddr;
@@ -315,21 +315,24 @@ impl Session {
                 };
             }
         }
-        let traced = raw_head.as_ref().map(|raw| {
-            let connection = crate::observe::trace::next_connection();
-            trace_exchange(connection, raw, &request, &answer);
-            connection
-        });
         match answer {
             Answer::Reply {
                 response,
                 head_only,
-            } => self.reply(response, head_only, events),
+            } => {
+                let answered = raw_head.as_ref().map(|_| response.to_bytes(head_only));
+                self.reply(response, head_only, events);
+                if let Some(answered) = answered {
+                    self.trace_exchange(raw_head, None, &answered);
+                }
+            }
             Answer::Upgrade(upgrade) => {
                 self.out.push(upgrade.response.as_slice().into());
-                self.out.trace = traced;
+                let traced = raw_head.is_some();
+                let key = request.ws_key.as_deref().unwrap_or_default();
+                self.trace_exchange(raw_head, Some(key), &upgrade.response);
                 let mut decoder = Decoder::new();
-                decoder.set_trace(traced.is_some());
+                decoder.set_trace(traced);
                 if let Some(greeting) = ctx.greeting {
                     self.out.push(greeting.clone());
                 }
@@ -371,6 +374,24 @@ impl Session {
         });
     }
 
+    /// With `--trace-handshake` (`raw` is the request head as received):
+    /// logs the exchange, and from now on every frame queued. Called after
+    /// the answer is queued, which is shown here rather than as a frame.
+    fn trace_exchange(&mut self, raw: Option<Vec<u8>>, upgrade_key: Option<&str>, response: &[u8]) {
+        let Some(raw) = raw else {
+            return;
+        };
+        self.out.start_trace();
+        if let Some(log) = self.out.trace_log() {
+            log.record(TraceRecord::Exchange {
+                // Tokens never reach a log, not even the byte-level trace.
+                request: crate::policy::credentials::redact(&raw),
+                upgrade_key: upgrade_key.map(|key| key.to_string()),
+                response: response.to_vec(),
+            });
+        }
+    }
+
     fn reply(&mut self, response: Response, head_only: bool, events: &mut Vec<Event>) {
         self.out.push(response.to_bytes(head_only).into());
         self.phase = Phase::Replying;
@@ -410,9 +431,8 @@ impl Session {
                 Flow::Continue
             }
             Inbound::FrameHeader(wire) => {
-                if let Some(connection) = out.trace {
-                    let line = crate::observe::trace::frame_line(Direction::ClientToServer, wire);
-                    eprint!("{}", crate::observe::trace::tagged(connection, &line));
+                if let Some(log) = out.trace_log() {
+                    log.record(TraceRecord::Received(wire.to_vec()));
                 }
                 Flow::Continue
             }
@@ -446,32 +466,6 @@ impl Session {
             (Ok(_), None) => {}
         }
     }
-}
-
-/// Prints an upgrade exchange for `--trace-handshake`: the request as
-/// received, the accept-key derivation, and the answer as sent, each line
-/// tagged with the connection's trace number.
-fn trace_exchange(connection: u32, raw: &[u8], request: &Request, answer: &Answer) {
-    use crate::observe::trace::{accept_derivation, http_message};
-    // Tokens never reach a log, not even the byte-level trace.
-    let raw = crate::policy::credentials::redact(raw);
-    let mut text = http_message(Direction::ClientToServer, &raw);
-    match answer {
-        Answer::Upgrade(upgrade) => {
-            text.push_str(&accept_derivation(
-                request.ws_key.as_deref().unwrap_or_default(),
-            ));
-            text.push_str(&http_message(Direction::ServerToClient, &upgrade.response));
-        }
-        Answer::Reply {
-            response,
-            head_only,
-        } => text.push_str(&http_message(
-            Direction::ServerToClient,
-            &response.to_bytes(*head_only),
-        )),
-    }
-    eprint!("{}", crate::observe::trace::tagged(connection, &text));
 }
 
 /// A short, printable form of a message for the debug log.

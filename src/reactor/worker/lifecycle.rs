@@ -283,6 +283,7 @@ impl Worker {
 
     /// Removes a connection: deregisters and closes its socket.
     pub(super) fn release(&mut self, key: usize) {
+        self.print_trace(key);
         self.leave_members(key);
         let Some(mut slot) = self.slots.try_remove(key) else {
             return;

@@ -28,12 +28,14 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::{IpAddr, Shutdown};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 mod delivery;
 mod lifecycle;
 mod side_table;
+mod trace;
 
 use side_table::SideTable;
 
@@ -120,6 +122,8 @@ pub struct Worker {
     rooms_swept: Instant,
     /// Rate limit of the slow-consumer warning.
     slow_warning: LogLimit,
+    /// The next `--trace-handshake` connection number, shared by all workers.
+    trace_numbers: Arc<AtomicU32>,
 }
 
 /// The state every worker shares with the others and the acceptor.
@@ -133,6 +137,8 @@ pub struct Shared {
     pub registry: Arc<Registry>,
     /// Run-time limits and the shutdown flag.
     pub guards: Arc<Guards>,
+    /// The next `--trace-handshake` connection number (starts at 1).
+    pub trace_numbers: Arc<AtomicU32>,
 }
 
 impl Worker {
@@ -149,6 +155,7 @@ impl Worker {
             stats,
             registry,
             guards,
+            trace_numbers,
         } = shared;
         let greeting = config
             .greeting
@@ -184,6 +191,7 @@ impl Worker {
             shutdown_deadline: None,
             rooms_swept: Instant::now(),
             slow_warning: LogLimit::default(),
+            trace_numbers,
         }
     }
 
@@ -294,6 +302,7 @@ impl Worker {
                 self.mark_dirty(key as u32, id);
             }
             self.handle_session_events(key);
+            self.print_trace(key);
             self.settle_inflight(key);
             match self.slots.get(key) {
                 Some(slot) if slot.session.is_finished() && slot.session.out.is_empty() => {
@@ -392,6 +401,7 @@ impl Worker {
     fn flush_dirty(&mut self) {
         let mut dirty = std::mem::take(&mut self.dirty);
         for (key, id) in dirty.drain(..) {
+            self.print_trace(key as usize);
             let Some(slot) = self.slots.get_mut(key as usize) else {
                 continue;
             };
@@ -402,6 +412,7 @@ impl Worker {
             if !slot.writable {
                 continue;
             }
+
             let before = slot.session.out.queued_bytes();
             let result = slot.session.out.flush(&mut slot.stream);
             let stats = &self.stats.workers[self.index];
