@@ -12,16 +12,8 @@ use crate::protocol::handshake::{WEBSOCKET_GUID, accept_key, key_digest};
 use base64::Engine;
 use std::fmt::{self, Write};
 
-/// Numbers traced connections in the server's trace, so that the lines of
-/// concurrent connections can be told apart.
-static NEXT_CONNECTION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-
-/// A fresh number for a traced connection (1, 2, ...).
-pub fn next_connection() -> u32 {
-    NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Prefixes every line of `text` with `#<connection> `.
+/// Prefixes every line of `text` with `#<connection> ` (the server's trace
+/// numbers its connections so that concurrent ones can be told apart).
 pub fn tagged(connection: u32, text: &str) -> String {
     text.lines()
         .map(|line| format!("#{connection} {line}\n"))
