@@ -5,20 +5,11 @@
 use super::*;
 
 impl Worker {
-    pub(super) fn on_opened(
-        &mut self,
-        key: usize,
-        room_name: &str,
-        role: Role,
-        counted_ip: Option<IpAddr>,
-    ) {
+    pub(super) fn on_opened(&mut self, key: usize, room_name: &str, role: Role) {
         let first_check = self.config.heartbeat.first_check();
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
-        if let Some(ip) = counted_ip {
-            self.clients.set(key, ClientIp { ip, counted: true });
-        }
         if let Some(rate) = self.config.max_messages_per_sec {
             self.buckets.set(key, TokenBucket::full(rate, self.now_ms));
         }
@@ -40,7 +31,7 @@ impl Worker {
     }
 
     /// Answers `/healthz` or `/metrics` asked on the main port.
-    pub(super) fn on_status(&mut self, key: usize, page: Page, head_only: bool) {
+    pub(super) fn on_status(&mut self, key: usize, page: Page) {
         let response = status::answer(
             page,
             &Live {
@@ -50,7 +41,7 @@ impl Worker {
             },
         );
         if let Some(slot) = self.slots.get_mut(key) {
-            slot.session.respond_to(response, head_only);
+            slot.session.respond(response);
             let id = slot.id;
             self.mark_dirty(key as u32, id);
         }

@@ -7,6 +7,7 @@
 
 use crate::config::{Config, SlowConsumer};
 use crate::endpoints::publish::{self, PublishHead};
+use crate::endpoints::routes::{self, Handoff};
 use crate::endpoints::status::{self, Live, Page};
 use crate::observe::log_limit::LogLimit;
 use crate::observe::stats::{HandshakeFailure, Stats, WorkerStats};
@@ -17,7 +18,7 @@ use crate::policy::rate_limit::TokenBucket;
 use crate::protocol::frame::{self, Frame, close_code};
 use crate::protocol::http::Request;
 use crate::protocol::outbound::{Flushed, Offer};
-use crate::protocol::session::{ClientLimit, Context, Event, Session};
+use crate::protocol::session::{Context, Event};
 use crate::reactor::commands::{Adopted, Audience, Command, WorkerHandle, WorkerInbox};
 use crate::reactor::timers::{Entry, TimerWheel};
 use crate::rooms::{LocalRooms, Registry, Role, RoomInfo};
@@ -33,11 +34,16 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 mod delivery;
+mod gate;
 mod lifecycle;
 mod side_table;
 mod trace;
 
+use gate::PerIpGate;
 use side_table::SideTable;
+
+/// A client connection's session: its router hands requests to this worker.
+type Session = crate::protocol::session::Session<Handoff>;
 
 /// Token of the worker's waker; slab keys are the other tokens.
 pub const WAKER: Token = Token(usize::MAX);
@@ -106,7 +112,7 @@ pub struct Worker {
     /// Per connection, with `--max-connections-per-ip`: its address.
     clients: SideTable<ClientIp>,
     scratch: Vec<u8>,
-    session_events: Vec<Event>,
+    session_events: Vec<Event<Handoff>>,
     /// (key, id) of connections with bytes to flush this turn.
     dirty: Vec<(u32, u32)>,
     /// (key, id) of connections whose read budget ran out.
@@ -278,23 +284,20 @@ impl Worker {
             };
             WorkerStats::add(&self.stats.workers[self.index].bytes_received, read as u64);
             slot.last_seen = self.now_ms;
-            let client = self.clients.get_mut(key);
-            let client_limit = match (client, &self.guards.per_ip) {
-                (Some(client), Some(limit)) if !client.counted => Some(ClientLimit {
-                    limit,
-                    proxies: &self.config.trusted_proxies,
-                    peer: client.ip,
-                }),
-                _ => None,
+            let mut gate = PerIpGate {
+                client: self.clients.get_mut(key),
+                limit: self.guards.per_ip.as_ref(),
+                proxies: &self.config.trusted_proxies,
             };
-            let context = Context {
+            let mut context = Context {
                 config: &self.config,
                 greeting: self.greeting.as_ref(),
-                client_limit,
+                router: routes::route,
+                gate: &mut gate,
             };
             slot.session.receive(
                 &mut self.scratch[..read],
-                &context,
+                &mut context,
                 &mut self.session_events,
             );
             let id = slot.id;
@@ -341,17 +344,15 @@ impl Worker {
         let mut events = std::mem::take(&mut self.session_events);
         for event in events.drain(..) {
             match event {
-                Event::Opened {
-                    room,
-                    role,
-                    counted_ip,
-                } => self.on_opened(key, &room, role, counted_ip),
-                Event::Status { page, head_only } => self.on_status(key, page, head_only),
-                Event::Publish {
+                Event::Opened { room, role } => self.on_opened(key, &room, role),
+                Event::Handoff {
                     request,
-                    head,
+                    handoff,
                     body,
-                } => self.on_publish(key, &request, &head, &body),
+                } => match handoff {
+                    Handoff::Publish(head) => self.on_publish(key, &request, &head, &body),
+                    Handoff::Status(page) => self.on_status(key, page),
+                },
                 Event::Replied { status } => {
                     if status >= 400 {
                         self.my_stats()
