@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use wsrelay::config::Config;
 use wsrelay::protocol::frame::{self, Decoder, Flow, Inbound, MessageKind, ProtocolError};
 use wsrelay::protocol::http::{MAX_HEAD, parse_head};
-use wsrelay::protocol::session::{Context, Session};
+use wsrelay::protocol::session::{AdmitAll, Context, Session};
 
 /// Sorted, distinct cut points inside `len` bytes, from arbitrary seeds.
 fn cuts(len: usize, seeds: &[usize]) -> Vec<usize> {
@@ -89,17 +89,18 @@ proptest! {
 /// What a session sends back for `input` fed in the given pieces, and the
 /// most it held in buffers along the way.
 fn session_answer(config: &Config, input: &[&[u8]]) -> (Vec<u8>, usize) {
-    let context = Context {
+    let mut context = Context {
         config,
         greeting: None,
-        client_limit: None,
+        router: wsrelay::endpoints::routes::route,
+        gate: &mut AdmitAll,
     };
     let mut session = Session::new();
     let mut events = Vec::new();
     let mut most_held = 0;
     for piece in input {
         let mut piece = piece.to_vec();
-        session.receive(&mut piece, &context, &mut events);
+        session.receive(&mut piece, &mut context, &mut events);
         most_held = most_held.max(session.buffered());
     }
     let mut out = Vec::new();

@@ -6,7 +6,8 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use wsrelay::config::Config;
 use wsrelay::protocol::http::MAX_HEAD;
-use wsrelay::protocol::session::{Context, Session};
+use wsrelay::endpoints::routes;
+use wsrelay::protocol::session::{AdmitAll, Context, Session};
 
 fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -18,16 +19,17 @@ fuzz_target!(|input: &[u8]| {
         return;
     };
     let cut = (cut as usize * bytes.len()) / 255;
-    let context = Context {
+    let mut context = Context {
         config: config(),
         greeting: None,
-        client_limit: None,
+        router: routes::route,
+        gate: &mut AdmitAll,
     };
     let mut session = Session::new();
     let mut events = Vec::new();
     for piece in [&bytes[..cut], &bytes[cut..]] {
         let mut piece = piece.to_vec();
-        session.receive(&mut piece, &context, &mut events);
+        session.receive(&mut piece, &mut context, &mut events);
         if session.is_reading_request() {
             assert!(session.buffered() <= 2 * MAX_HEAD.max(bytes.len()));
         }

@@ -8,23 +8,12 @@
 //! `token` query parameters) are masked, everything else is shown as it was on
 //! the wire.
 
+use crate::protocol::handshake::{WEBSOCKET_GUID, accept_key, key_digest};
 use base64::Engine;
-use sha1::{Digest, Sha1};
 use std::fmt::{self, Write};
 
-/// The GUID that RFC 6455 (section 1.3) appends to the client's key.
-pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-/// Numbers traced connections in the server's trace, so that the lines of
-/// concurrent connections can be told apart.
-static NEXT_CONNECTION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-
-/// A fresh number for a traced connection (1, 2, ...).
-pub fn next_connection() -> u32 {
-    NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Prefixes every line of `text` with `#<connection> `.
+/// Prefixes every line of `text` with `#<connection> ` (the server's trace
+/// numbers its connections so that concurrent ones can be told apart).
 pub fn tagged(connection: u32, text: &str) -> String {
     text.lines()
         .map(|line| format!("#{connection} {line}\n"))
@@ -87,12 +76,6 @@ pub fn http_message(direction: Direction, bytes: &[u8]) -> String {
         rest = &rest[consumed..];
     }
     out
-}
-
-/// Computes `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`: base64 of the
-/// SHA-1 of the key followed by [`WEBSOCKET_GUID`].
-pub fn accept_key(key: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(key_digest(key))
 }
 
 /// Shows the accept-key derivation step by step: the key (and whether it is
@@ -302,14 +285,6 @@ fn close_code_name(code: u16) -> &'static str {
     }
 }
 
-/// SHA-1 of the key followed by the GUID.
-fn key_digest(key: &str) -> [u8; 20] {
-    let mut hasher = Sha1::new();
-    hasher.update(key.as_bytes());
-    hasher.update(WEBSOCKET_GUID.as_bytes());
-    hasher.finalize().into()
-}
-
 /// Lowercase hex of `bytes`, joined by `separator`.
 fn hex(bytes: &[u8], separator: &str) -> String {
     let mut out = String::with_capacity(bytes.len() * (2 + separator.len()));
@@ -378,14 +353,6 @@ fn mask_token_query(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc_6455_sample_key_gives_the_sample_accept() {
-        assert_eq!(
-            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
-    }
 
     #[test]
     fn derivation_shows_each_step() {

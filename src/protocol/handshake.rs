@@ -1,4 +1,5 @@
-//! Sans-IO upgrade decision: a parsed request in, a 101 or an HTTP answer out.
+//! Sans-IO upgrade decision: a parsed upgrade request in, a 101 or an HTTP
+//! refusal out.
 //!
 //! Checks run in a fixed order so each refusal names its first cause:
 //! method, HTTP version, `Connection`, `Upgrade`, `Sec-WebSocket-Version`,
@@ -6,25 +7,10 @@
 //! `--token` of members (401; publishers present the publish token instead).
 
 use crate::config::Config;
-use crate::endpoints::routes;
 use crate::policy::credentials::{presented_token, token_matches};
 use crate::protocol::http::{Request, Response};
 use crate::rooms::{Role, validate_room};
 use base64::Engine;
-
-/// What to send back for a request head.
-#[derive(Debug)]
-pub enum Answer {
-    /// Switch to WebSocket: send `response` (a 101) and open the connection.
-    Upgrade(Upgrade),
-    /// Plain HTTP: send `response` and close; `head_only` for HEAD.
-    Reply {
-        /// The response.
-        response: Response,
-        /// Whether to leave out the body (HEAD).
-        head_only: bool,
-    },
-}
 
 /// An accepted upgrade.
 #[derive(Debug)]
@@ -41,25 +27,8 @@ pub struct Upgrade {
     pub role: Role,
 }
 
-/// Decides the answer to a complete request head.
-pub fn answer(request: &Request, config: &Config) -> Answer {
-    let head_only = request.method == "HEAD";
-    if !request.wants_websocket() {
-        return Answer::Reply {
-            response: routes::route(request),
-            head_only,
-        };
-    }
-    match validate(request, config) {
-        Ok(upgrade) => Answer::Upgrade(upgrade),
-        Err(response) => Answer::Reply {
-            response,
-            head_only,
-        },
-    }
-}
-
-fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
+/// Checks an upgrade request: the 101 to send, or the refusal.
+pub fn answer(request: &Request, config: &Config) -> Result<Upgrade, Response> {
     use crate::protocol::http::has_token;
     if request.method != "GET" {
         return Err(
@@ -94,6 +63,28 @@ fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
     if let Err(reason) = validate_room(&request.path) {
         return Err(Response::error(400, reason));
     }
+    let role = role_of(request, config)?;
+    let protocol = select_protocol(request.ws_protocols.as_deref(), &config.subprotocols);
+    let accept = accept_key(key);
+    let mut response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+    );
+    if let Some(protocol) = &protocol {
+        response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
+    }
+    response.push_str("\r\n");
+    Ok(Upgrade {
+        response: response.into_bytes(),
+        protocol,
+        accept,
+        room: request.path.clone(),
+        role,
+    })
+}
+
+/// The role the request asks for, if its credentials allow it: a publisher
+/// needs the publish token; a member needs `--token` when one is set.
+fn role_of(request: &Request, config: &Config) -> Result<Role, Response> {
     let role = match request.query_param("role") {
         None | Some("member") => Role::Member,
         Some("publisher") => {
@@ -123,29 +114,26 @@ fn validate(request: &Request, config: &Config) -> Result<Upgrade, Response> {
         )
         .with_header("WWW-Authenticate", "Bearer"));
     }
-    let protocol = select_protocol(request.ws_protocols.as_deref(), &config.subprotocols);
-    let accept = accept_key(key);
-    let mut response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
-    );
-    if let Some(protocol) = &protocol {
-        response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
-    }
-    response.push_str("\r\n");
-    Ok(Upgrade {
-        response: response.into_bytes(),
-        protocol,
-        accept,
-        room: request.path.clone(),
-        role,
-    })
+    Ok(role)
 }
 
-/// `Sec-WebSocket-Accept` for a client key (RFC 6455 section 4.2.2). The
-/// derivation lives in [`crate::observe::trace`], beside its step-by-step display, so
-/// the trace always shows exactly what the handshake computed.
+/// The GUID that RFC 6455 (section 1.3) appends to the client's key.
+pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// `Sec-WebSocket-Accept` for a client key (RFC 6455 section 4.2.2): the
+/// base64 of [`key_digest`]. The one derivation in the crate: the relay, the
+/// client and the trace's step-by-step display all call it.
 pub fn accept_key(key: &str) -> String {
-    crate::observe::trace::accept_key(key)
+    base64::engine::general_purpose::STANDARD.encode(key_digest(key))
+}
+
+/// SHA-1 of the key followed by [`WEBSOCKET_GUID`].
+pub fn key_digest(key: &str) -> [u8; 20] {
+    use sha1::{Digest, Sha1};
+    let mut hasher = Sha1::new();
+    hasher.update(key.as_bytes());
+    hasher.update(WEBSOCKET_GUID.as_bytes());
+    hasher.finalize().into()
 }
 
 fn is_valid_key(key: &str) -> bool {
@@ -175,18 +163,18 @@ mod tests {
         config
     }
 
-    fn answer_to(head: &str) -> Answer {
+    fn answer_to(head: &str) -> Result<Upgrade, Response> {
         let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
         answer(&request, &config())
     }
 
     fn status_of(head: &str) -> (u16, String) {
         match answer_to(head) {
-            Answer::Reply { response, .. } => (
+            Err(response) => (
                 response.status,
                 String::from_utf8(response.to_bytes(false)).unwrap(),
             ),
-            Answer::Upgrade(_) => (101, String::new()),
+            Ok(_) => (101, String::new()),
         }
     }
 
@@ -199,7 +187,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
             accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
-        let Answer::Upgrade(upgrade) = answer_to(&format!("{GOOD}\r\n")) else {
+        let Ok(upgrade) = answer_to(&format!("{GOOD}\r\n")) else {
             panic!("expected an upgrade");
         };
         let text = String::from_utf8(upgrade.response).unwrap();
@@ -211,12 +199,12 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
     #[test]
     fn first_offered_accepted_protocol_is_selected() {
         let head = format!("{GOOD}Sec-WebSocket-Protocol: v2, chat, superchat\r\n\r\n");
-        let Answer::Upgrade(upgrade) = answer_to(&head) else {
+        let Ok(upgrade) = answer_to(&head) else {
             panic!("expected an upgrade");
         };
         assert_eq!(upgrade.protocol.as_deref(), Some("chat"));
         let head = format!("{GOOD}Sec-WebSocket-Protocol: v2\r\n\r\n");
-        let Answer::Upgrade(upgrade) = answer_to(&head) else {
+        let Ok(upgrade) = answer_to(&head) else {
             panic!("expected an upgrade");
         };
         assert_eq!(upgrade.protocol, None);
@@ -284,7 +272,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
             GOOD.replace("GET /", "GET /prices/btc-usd?role=publisher&token=pub")
         );
         let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
-        let Answer::Upgrade(upgrade) = answer(&request, &config) else {
+        let Ok(upgrade) = answer(&request, &config) else {
             panic!("expected an upgrade");
         };
         assert_eq!(upgrade.room, "/prices/btc-usd");
@@ -294,16 +282,14 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
             GOOD.replace("GET /", "GET /x?role=publisher&token=nope")
         );
         let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
-        assert!(
-            matches!(answer(&request, &config), Answer::Reply { response, .. } if response.status == 401)
-        );
+        assert!(matches!(answer(&request, &config), Err(response) if response.status == 401));
     }
 
     fn status_with(config: &Config, head: &str) -> u16 {
         let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
         match answer(&request, config) {
-            Answer::Reply { response, .. } => response.status,
-            Answer::Upgrade(_) => 101,
+            Err(response) => response.status,
+            Ok(_) => 101,
         }
     }
 
@@ -351,9 +337,6 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
     #[test]
     fn connection_token_matches_in_any_case_within_a_list() {
         let head = GOOD.replace("Connection: Upgrade", "Connection: keep-alive, UPGRADE");
-        assert!(matches!(
-            answer_to(&format!("{head}\r\n")),
-            Answer::Upgrade(_)
-        ));
+        assert!(answer_to(&format!("{head}\r\n")).is_ok());
     }
 }

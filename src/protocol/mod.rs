@@ -1,10 +1,13 @@
 //! The WebSocket protocol, sans-IO: bytes in, decisions and bytes out.
 //!
-//! Rule: no mio, no threads, no atomics, no printing and no clock reads;
-//! time is passed in. Everything here is unit-tested with plain bytes.
+//! Rule: no sockets or event loop, no threads, no shared counters, no
+//! printing and no clock reads; time is passed in. Nothing here calls the
+//! layers above (the reactor hands in a router and a gate, and prints the
+//! trace sessions record). Everything here is unit-tested with plain bytes.
 
 pub mod frame;
 pub mod handshake;
 pub mod http;
 pub mod outbound;
 pub mod session;
+pub mod trace_log;

@@ -1,7 +1,7 @@
 //! Per-connection outbound queue of shared frames, flushed with vectored writes.
 
-use crate::observe::trace::{self, Direction};
 use crate::protocol::frame::Frame;
+use crate::protocol::trace_log::{TraceLog, TraceRecord};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 
@@ -28,9 +28,9 @@ pub struct OutQueue {
     frames: VecDeque<Frame>,
     offset: usize,
     queued: usize,
-    /// With `--trace-handshake`, the traced connection's number: every
-    /// frame queued is printed.
-    pub trace: Option<u32>,
+    /// With `--trace-handshake`, once the upgrade is traced: what the
+    /// connection did, every frame queued included, for the reactor to print.
+    trace: Option<Box<TraceLog>>,
 }
 
 /// What a flush achieved.
@@ -61,9 +61,8 @@ impl OutQueue {
     /// Queues a frame unconditionally (handshake responses, control frames:
     /// pong and close are never dropped by the backlog policy).
     pub fn push(&mut self, frame: Frame) {
-        if let Some(connection) = self.trace {
-            let line = trace::frame_line(Direction::ServerToClient, &frame);
-            eprint!("{}", trace::tagged(connection, &line));
+        if let Some(log) = &mut self.trace {
+            log.record(TraceRecord::Sent(frame.clone()));
         }
         self.queued += frame.len();
         self.frames.push_back(frame);
@@ -80,7 +79,18 @@ impl OutQueue {
         Offer::Queued
     }
 
-    /// Drops every queued frame (a connection that is going away).
+    /// Starts recording a trace: from now on every frame queued is logged.
+    pub fn start_trace(&mut self) {
+        self.trace.get_or_insert_with(Box::default);
+    }
+
+    /// The trace log, while tracing.
+    pub fn trace_log(&mut self) -> Option<&mut TraceLog> {
+        self.trace.as_deref_mut()
+    }
+
+    /// Drops every queued frame (a connection that is going away); the
+    /// trace log keeps what was queued.
     pub fn clear(&mut self) {
         self.frames = VecDeque::new();
         self.offset = 0;
@@ -195,6 +205,27 @@ mod tests {
         assert_eq!(queue.offer(frame(&[0; 1]), 10), Offer::OverLimit);
         queue.push(frame(&[0; 2]));
         assert_eq!(queue.queued_bytes(), 102);
+    }
+
+    #[test]
+    fn a_traced_queue_logs_each_frame_queued_from_then_on() {
+        let mut queue = OutQueue::new();
+        queue.push(frame(b"before"));
+        assert!(queue.trace_log().is_none());
+        queue.start_trace();
+        queue.push(frame(b"one"));
+        assert_eq!(queue.offer(frame(b"two"), 1), Offer::OverLimit);
+        queue.clear();
+        let log = queue.trace_log().expect("tracing");
+        let sent: Vec<Vec<u8>> = log
+            .drain()
+            .map(|record| match record {
+                TraceRecord::Sent(frame) => frame.to_vec(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(sent, vec![b"one".to_vec()], "only what was queued");
+        assert!(log.is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use mio::{Interest, Poll, Waker};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::JoinHandle;
 
 /// A running relay: its address, counters and the means to stop it.
@@ -93,6 +93,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         ));
     }
 
+    let trace_numbers = Arc::new(AtomicU32::new(1));
     let mut threads = Vec::new();
     for (index, (poll, inbox)) in parts.into_iter().enumerate() {
         let shared = Shared {
@@ -100,6 +101,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
             stats: stats.clone(),
             registry: registry.clone(),
             guards: guards.clone(),
+            trace_numbers: trace_numbers.clone(),
         };
         let worker = Worker::new(index, shared, poll, handles.clone(), inbox);
         threads.push(

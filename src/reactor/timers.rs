@@ -1,5 +1,8 @@
 //! A coarse timer wheel: deadlines cost a push into a bucket, and each tick
 //! looks only at the bucket that is due, never at every connection.
+//!
+//! The wheel never reads the clock: every call takes the caller's `now`, so
+//! the worker decides when time is read and tests step time by hand.
 
 use std::time::{Duration, Instant};
 
@@ -26,10 +29,10 @@ pub struct TimerWheel {
 
 impl TimerWheel {
     /// A wheel of `buckets` buckets of `tick` each (its horizon is their product;
-    /// later deadlines come round again and are re-filed).
-    pub fn new(tick: Duration, buckets: usize) -> TimerWheel {
+    /// later deadlines come round again and are re-filed), counting ticks from `now`.
+    pub fn new(tick: Duration, buckets: usize, now: Instant) -> TimerWheel {
         TimerWheel {
-            start: Instant::now(),
+            start: now,
             tick,
             buckets: vec![Vec::new(); buckets.max(1)],
             next_tick: 0,
@@ -41,25 +44,25 @@ impl TimerWheel {
         self.tick
     }
 
-    /// The tick `after` from now falls in (rounded up, so a timer never fires early).
-    pub fn tick_after(&self, after: Duration) -> u64 {
-        let at = self.start.elapsed() + after;
+    /// The tick `after` from `now` falls in (rounded up, so a timer never fires early).
+    pub fn tick_after(&self, after: Duration, now: Instant) -> u64 {
+        let at = now.saturating_duration_since(self.start) + after;
         at.as_nanos().div_ceil(self.tick.as_nanos()) as u64
     }
 
     /// Files a deadline. Returns its due tick, which the caller stores on the
     /// connection so that superseded entries can be told apart.
-    pub fn schedule(&mut self, key: u32, id: u32, after: Duration) -> u64 {
-        let due = self.tick_after(after).max(self.next_tick);
+    pub fn schedule(&mut self, key: u32, id: u32, after: Duration, now: Instant) -> u64 {
+        let due = self.tick_after(after, now).max(self.next_tick);
         let bucket = (due % self.buckets.len() as u64) as usize;
         self.buckets[bucket].push(Entry { key, id, due });
         due
     }
 
-    /// Moves the entries of every bucket that fell due since the last call
-    /// into `due` (entries whose `due` lies further ahead are re-filed).
-    pub fn expire(&mut self, due: &mut Vec<Entry>) {
-        let now = self.start.elapsed().as_nanos() / self.tick.as_nanos();
+    /// Moves the entries of every bucket that fell due by `now` since the last
+    /// call into `due` (entries whose `due` lies further ahead are re-filed).
+    pub fn expire(&mut self, now: Instant, due: &mut Vec<Entry>) {
+        let now = now.saturating_duration_since(self.start).as_nanos() / self.tick.as_nanos();
         let now = now as u64;
         let len = self.buckets.len() as u64;
         // Sweeping more than one round would visit buckets twice.
@@ -87,23 +90,64 @@ impl TimerWheel {
 mod tests {
     use super::*;
 
+    fn keys(due: &[Entry]) -> Vec<(u32, u32)> {
+        due.iter().map(|e| (e.key, e.id)).collect()
+    }
+
     #[test]
     fn deadlines_fire_after_their_time_and_not_before() {
-        let mut wheel = TimerWheel::new(Duration::from_millis(5), 8);
-        wheel.schedule(1, 10, Duration::from_millis(12));
-        wheel.schedule(2, 20, Duration::from_millis(100)); // beyond one round
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut wheel = TimerWheel::new(Duration::from_millis(5), 8, start);
+        wheel.schedule(1, 10, Duration::from_millis(12), start);
+        wheel.schedule(2, 20, Duration::from_millis(100), start); // beyond one round
         let mut due = Vec::new();
-        wheel.expire(&mut due);
-        assert!(due.is_empty());
-        std::thread::sleep(Duration::from_millis(25));
-        wheel.expire(&mut due);
-        assert_eq!(due.iter().map(|e| e.key).collect::<Vec<_>>(), vec![1]);
-        due.clear();
-        std::thread::sleep(Duration::from_millis(90));
-        wheel.expire(&mut due);
-        assert_eq!(
-            due.iter().map(|e| (e.key, e.id)).collect::<Vec<_>>(),
-            vec![(2, 20)]
+        wheel.expire(at(0), &mut due);
+        wheel.expire(at(14), &mut due);
+        assert!(
+            due.is_empty(),
+            "12 ms rounds up to the tick ending at 15 ms"
         );
+        wheel.expire(at(15), &mut due);
+        assert_eq!(keys(&due), vec![(1, 10)]);
+        due.clear();
+        wheel.expire(at(99), &mut due);
+        assert!(
+            due.is_empty(),
+            "re-filed, not fired, when its bucket comes round early"
+        );
+        wheel.expire(at(100), &mut due);
+        assert_eq!(keys(&due), vec![(2, 20)]);
+    }
+
+    #[test]
+    fn a_late_sweep_fires_everything_due_once() {
+        let start = Instant::now();
+        let mut wheel = TimerWheel::new(Duration::from_millis(5), 8, start);
+        for key in 0..4 {
+            wheel.schedule(key, 0, Duration::from_millis(10 * u64::from(key)), start);
+        }
+        let mut due = Vec::new();
+        // Several rounds late: each entry once, none twice.
+        wheel.expire(start + Duration::from_millis(500), &mut due);
+        let mut fired = keys(&due);
+        fired.sort_unstable();
+        assert_eq!(fired, vec![(0, 0), (1, 0), (2, 0), (3, 0)]);
+        due.clear();
+        wheel.expire(start + Duration::from_millis(600), &mut due);
+        assert!(due.is_empty());
+    }
+
+    #[test]
+    fn scheduling_in_the_past_files_into_the_next_sweep() {
+        let start = Instant::now();
+        let mut wheel = TimerWheel::new(Duration::from_millis(5), 8, start);
+        let mut due = Vec::new();
+        wheel.expire(start + Duration::from_millis(50), &mut due);
+        // A `now` older than the last sweep still never lands in a swept tick.
+        let tick = wheel.schedule(7, 1, Duration::ZERO, start);
+        assert_eq!(tick, 11);
+        wheel.expire(start + Duration::from_millis(55), &mut due);
+        assert_eq!(keys(&due), vec![(7, 1)]);
     }
 }

@@ -1,77 +1,47 @@
 //! The connection state machine, free of I/O: bytes in, frames queued out,
-//! events for the worker.
+//! events for the worker. The request head's route comes from the router in
+//! the [`Context`]; an upgrade's admission from its [`UpgradeGate`].
 //!
 //! ```text
 //! ReadingRequest --valid upgrade--> Open --close either way--> Closing --both closes--> Closed
 //! ReadingRequest --plain HTTP or refusal--> Replying --flushed--> Draining --EOF/deadline--> Closed
+//! ReadingRequest (--> ReadingBody) --handoff--> AwaitingAnswer --respond--> Replying
 //! ```
 
-use crate::config::{Config, Mode};
-use crate::endpoints::publish::{self, PublishHead};
-use crate::endpoints::status::{self, Page};
-use crate::observe::trace::Direction;
-use crate::policy::{PerIpLimit, TrustedProxies};
+use crate::config::Mode;
 use crate::protocol::frame::{
     self, Decoder, Flow, Frame, Inbound, MessageKind, OP_CLOSE, OP_PONG, ProtocolError,
 };
-use crate::protocol::handshake::{self, Answer};
-use crate::protocol::http::{MAX_HEAD, Request, Response, parse_head};
+use crate::protocol::http::{Request, Response};
 use crate::protocol::outbound::{Offer, OutQueue};
+use crate::protocol::trace_log::TraceRecord;
 use crate::rooms::Role;
 use log::{debug, log_enabled};
-use std::net::IpAddr;
 
-/// The shared, read-only inputs a session needs.
-pub struct Context<'a> {
-    /// Relay configuration.
-    pub config: &'a Config,
-    /// The greeting, encoded once per worker.
-    pub greeting: Option<&'a Frame>,
-    /// Set when an upgrade must be counted against `--max-connections-per-ip`
-    /// by its forwarded client address (the peer is a trusted proxy).
-    pub client_limit: Option<ClientLimit<'a>>,
-}
+mod context;
+mod request;
 
-/// What counting a proxied client against its per-address limit needs.
-#[derive(Clone, Copy, Debug)]
-pub struct ClientLimit<'a> {
-    /// The shared per-address counts.
-    pub limit: &'a PerIpLimit,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub proxies: &'a TrustedProxies,
-    /// The socket's peer (a trusted proxy).
-    pub peer: IpAddr,
-}
+pub use context::{AdmitAll, Context, Route, Router, UpgradeGate};
 
-/// What a session tells its worker after receiving bytes.
+/// What a session tells its caller after receiving bytes. `H` is what the
+/// [`Router`] hands over (see [`Route::Handoff`]).
 #[derive(Debug)]
-pub enum Event {
+pub enum Event<H> {
     /// The upgrade succeeded; the 101 (and greeting) are queued.
     Opened {
         /// The room joined (the request path).
         room: String,
         /// Member or publisher.
         role: Role,
-        /// The forwarded client address counted against its per-address
-        /// limit, for the worker to release when the connection ends.
-        counted_ip: Option<IpAddr>,
     },
-    /// `GET /healthz` or `/metrics` on the main port; the worker answers
-    /// with [`Session::respond_to`].
-    Status {
-        /// Which page.
-        page: Page,
-        /// HEAD: headers only.
-        head_only: bool,
-    },
-    /// A complete `POST /publish/...`; the worker authorizes it, fans it
-    /// out and answers with [`Session::respond`].
-    Publish {
+    /// A request the router handed over, with its body if it had one; the
+    /// caller answers with [`Session::respond`].
+    Handoff {
         /// The request head.
         request: Box<Request>,
-        /// What the head announced.
-        head: PublishHead,
-        /// The body.
+        /// What the router said to do with it.
+        handoff: H,
+        /// The body (empty unless the route read one).
         body: Vec<u8>,
     },
     /// The request was answered with plain HTTP (`status` >= 400 is a refusal).
@@ -98,16 +68,27 @@ pub enum Event {
     ProtocolError(ProtocolError),
 }
 
+/// A request whose body is being read, and what to do with it then.
 #[derive(Debug)]
-enum Phase {
+struct PendingBody<H> {
+    request: Request,
+    handoff: H,
+    length: usize,
+}
+
+#[derive(Debug)]
+enum Phase<H> {
     ReadingRequest {
         head: Vec<u8>,
     },
     ReadingBody {
-        request: Box<(Request, PublishHead)>,
+        pending: Box<PendingBody<H>>,
         body: Vec<u8>,
     },
-    AwaitingAnswer,
+    /// The caller answers; `head_only` for HEAD.
+    AwaitingAnswer {
+        head_only: bool,
+    },
     Open {
         decoder: Decoder,
     },
@@ -120,23 +101,24 @@ enum Phase {
     Closed,
 }
 
-/// One client connection's protocol state and outbound queue.
+/// One client connection's protocol state and outbound queue; `H` is what
+/// its [`Router`] hands over.
 #[derive(Debug)]
-pub struct Session {
-    phase: Phase,
+pub struct Session<H> {
+    phase: Phase<H>,
     /// Frames and response bytes waiting for the socket.
     pub out: OutQueue,
 }
 
-impl Default for Session {
+impl<H> Default for Session<H> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Session {
+impl<H> Session<H> {
     /// A session waiting for its request head (allocates nothing yet).
-    pub fn new() -> Session {
+    pub fn new() -> Session<H> {
         Session {
             phase: Phase::ReadingRequest { head: Vec::new() },
             out: OutQueue::new(),
@@ -156,14 +138,10 @@ impl Session {
         )
     }
 
-    /// Answers a request the worker handled ([`Event::Publish`]) and closes after it.
+    /// Answers a request handed over ([`Event::Handoff`]) and closes after
+    /// it; a HEAD request gets the headers only.
     pub fn respond(&mut self, response: Response) {
-        self.respond_to(response, false);
-    }
-
-    /// Like [`Session::respond`]; `head_only` leaves the body out (HEAD).
-    pub fn respond_to(&mut self, response: Response, head_only: bool) {
-        if matches!(self.phase, Phase::AwaitingAnswer) {
+        if let Phase::AwaitingAnswer { head_only } = self.phase {
             self.out.push(response.to_bytes(head_only).into());
             self.phase = Phase::Replying;
         }
@@ -219,7 +197,12 @@ impl Session {
     }
 
     /// Handles bytes read from the socket, unmasking frames in place.
-    pub fn receive(&mut self, bytes: &mut [u8], ctx: &Context<'_>, events: &mut Vec<Event>) {
+    pub fn receive(
+        &mut self,
+        bytes: &mut [u8],
+        ctx: &mut Context<'_, H>,
+        events: &mut Vec<Event<H>>,
+    ) {
         match &mut self.phase {
             Phase::ReadingRequest { .. } => self.read_request(bytes, ctx, events),
             Phase::ReadingBody { .. } => self.read_body(bytes, events),
@@ -239,147 +222,11 @@ impl Session {
                     self.phase = Phase::Closed;
                 }
             }
-            Phase::AwaitingAnswer | Phase::Replying | Phase::Draining | Phase::Closed => {}
+            Phase::AwaitingAnswer { .. } | Phase::Replying | Phase::Draining | Phase::Closed => {}
         }
     }
 
-    fn read_request(&mut self, bytes: &mut [u8], ctx: &Context<'_>, events: &mut Vec<Event>) {
-        let Phase::ReadingRequest { head } = &mut self.phase else {
-            return;
-        };
-        // Parse straight from the read buffer when no earlier bytes are held.
-        let already = head.len();
-        let parsed = if already == 0 {
-            parse_head(bytes)
-        } else {
-            let take = bytes.len().min(MAX_HEAD - already.min(MAX_HEAD));
-            head.extend_from_slice(&bytes[..take]);
-            parse_head(head)
-        };
-        let (request, head_len) = match parsed {
-            Ok(Some(found)) => found,
-            Ok(None) => {
-                if already == 0 {
-                    head.extend_from_slice(bytes);
-                }
-                return;
-            }
-            Err(error) => {
-                let response = Response::error(error.status(), error);
-                return self.reply(response, false, events);
-            }
-        };
-        let rest_start = head_len - already;
-        let raw_head = ctx.config.trace_handshake.then(|| {
-            let mut raw = std::mem::take(head);
-            raw.truncate(already);
-            raw.extend_from_slice(&bytes[..rest_start]);
-            raw
-        });
-        if publish::is_publish(&request) && !request.wants_websocket() {
-            return match publish::check_head(&request, ctx.config) {
-                Ok(head) => {
-                    let body = Vec::with_capacity(head.length.min(bytes.len() - rest_start));
-                    self.phase = Phase::ReadingBody {
-                        request: Box::new((request, head)),
-                        body,
-                    };
-                    self.read_body(&bytes[rest_start..], events);
-                }
-                Err(response) => self.reply(response, false, events),
-            };
-        }
-        if ctx.config.admin_listen.is_none()
-            && let Some(page) = status::page_for(&request)
-        {
-            self.phase = Phase::AwaitingAnswer;
-            events.push(Event::Status {
-                page,
-                head_only: request.method == "HEAD",
-            });
-            return;
-        }
-        let mut answer = handshake::answer(&request, ctx.config);
-        let mut counted_ip = None;
-        if let (Answer::Upgrade(_), Some(client)) = (&answer, ctx.client_limit) {
-            let ip = client
-                .proxies
-                .client_ip(client.peer, request.forwarded_for.as_deref());
-            if client.limit.try_acquire(ip) {
-                counted_ip = Some(ip);
-            } else {
-                answer = Answer::Reply {
-                    response: Response::error(503, "too many connections from your address")
-                        .with_header("Retry-After", "1"),
-                    head_only: false,
-                };
-            }
-        }
-        let traced = raw_head.as_ref().map(|raw| {
-            let connection = crate::observe::trace::next_connection();
-            trace_exchange(connection, raw, &request, &answer);
-            connection
-        });
-        match answer {
-            Answer::Reply {
-                response,
-                head_only,
-            } => self.reply(response, head_only, events),
-            Answer::Upgrade(upgrade) => {
-                self.out.push(upgrade.response.as_slice().into());
-                self.out.trace = traced;
-                let mut decoder = Decoder::new();
-                decoder.set_trace(traced.is_some());
-                if let Some(greeting) = ctx.greeting {
-                    self.out.push(greeting.clone());
-                }
-                self.phase = Phase::Open { decoder };
-                events.push(Event::Opened {
-                    room: upgrade.room,
-                    role: upgrade.role,
-                    counted_ip,
-                });
-                // Frames that arrived in the same read as the head.
-                let rest = &mut bytes[rest_start..];
-                if !rest.is_empty() {
-                    self.read_frames(rest, ctx, events);
-                }
-            }
-        }
-    }
-
-    /// Collects a publish body; once complete, hands it to the worker.
-    fn read_body(&mut self, bytes: &[u8], events: &mut Vec<Event>) {
-        let Phase::ReadingBody { request, body } = &mut self.phase else {
-            return;
-        };
-        let wanted = request.1.length - body.len();
-        body.extend_from_slice(&bytes[..bytes.len().min(wanted)]);
-        if body.len() < request.1.length {
-            return;
-        }
-        let Phase::ReadingBody { request, body } =
-            std::mem::replace(&mut self.phase, Phase::AwaitingAnswer)
-        else {
-            unreachable!("bug: phase checked above");
-        };
-        let (request, head) = *request;
-        events.push(Event::Publish {
-            request: Box::new(request),
-            head,
-            body,
-        });
-    }
-
-    fn reply(&mut self, response: Response, head_only: bool, events: &mut Vec<Event>) {
-        self.out.push(response.to_bytes(head_only).into());
-        self.phase = Phase::Replying;
-        events.push(Event::Replied {
-            status: response.status,
-        });
-    }
-
-    fn read_frames(&mut self, bytes: &mut [u8], ctx: &Context<'_>, events: &mut Vec<Event>) {
+    fn read_frames(&mut self, bytes: &mut [u8], ctx: &Context<'_, H>, events: &mut Vec<Event<H>>) {
         let Phase::Open { decoder } = &mut self.phase else {
             return;
         };
@@ -410,9 +257,8 @@ impl Session {
                 Flow::Continue
             }
             Inbound::FrameHeader(wire) => {
-                if let Some(connection) = out.trace {
-                    let line = crate::observe::trace::frame_line(Direction::ClientToServer, wire);
-                    eprint!("{}", crate::observe::trace::tagged(connection, &line));
+                if let Some(log) = out.trace_log() {
+                    log.record(TraceRecord::Received(wire.to_vec()));
                 }
                 Flow::Continue
             }
@@ -446,32 +292,6 @@ impl Session {
             (Ok(_), None) => {}
         }
     }
-}
-
-/// Prints an upgrade exchange for `--trace-handshake`: the request as
-/// received, the accept-key derivation, and the answer as sent, each line
-/// tagged with the connection's trace number.
-fn trace_exchange(connection: u32, raw: &[u8], request: &Request, answer: &Answer) {
-    use crate::observe::trace::{accept_derivation, http_message};
-    // Tokens never reach a log, not even the byte-level trace.
-    let raw = crate::policy::credentials::redact(raw);
-    let mut text = http_message(Direction::ClientToServer, &raw);
-    match answer {
-        Answer::Upgrade(upgrade) => {
-            text.push_str(&accept_derivation(
-                request.ws_key.as_deref().unwrap_or_default(),
-            ));
-            text.push_str(&http_message(Direction::ServerToClient, &upgrade.response));
-        }
-        Answer::Reply {
-            response,
-            head_only,
-        } => text.push_str(&http_message(
-            Direction::ServerToClient,
-            &response.to_bytes(*head_only),
-        )),
-    }
-    eprint!("{}", crate::observe::trace::tagged(connection, &text));
 }
 
 /// A short, printable form of a message for the debug log.

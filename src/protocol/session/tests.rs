@@ -1,7 +1,8 @@
 //! Session tests with plain bytes: no sockets, the outbound queue drained
-//! into a `Vec`.
+//! into a `Vec`, a small router and gates of their own.
 
 use super::*;
+use crate::config::Config;
 use crate::protocol::frame::{OP_BINARY, OP_PING, OP_TEXT, close_code, encode_client};
 
 const UPGRADE: &str = "GET /room HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -15,23 +16,61 @@ fn config(mode: Mode) -> Config {
     config
 }
 
-/// Feeds `bytes` to `session` and returns its events and what it queued.
-fn feed(session: &mut Session, config: &Config, bytes: &[u8]) -> (Vec<Event>, Vec<u8>) {
+/// What the test router hands over.
+#[derive(Debug, PartialEq, Eq)]
+enum Handed {
+    /// `/body`: after a body of 10 bytes.
+    Body,
+    /// `/ask`: at once.
+    Ask,
+}
+
+type TestSession = Session<Handed>;
+
+/// Upgrades to any path; `/` answers, `/body` and `/ask` are handed over.
+fn router(request: &Request, _config: &Config) -> Route<Handed> {
+    if request.wants_websocket() {
+        return Route::Upgrade;
+    }
+    match request.path.as_str() {
+        "/" => Route::Reply(Response::text(200, "Hello, World!")),
+        "/body" => Route::ReadBody {
+            length: 10,
+            handoff: Handed::Body,
+        },
+        "/ask" => Route::Handoff(Handed::Ask),
+        _ => Route::Reply(Response::error(404, "nothing here")),
+    }
+}
+
+/// Feeds `bytes` to `session` through `gate`; returns its events and what it queued.
+fn feed_through(
+    session: &mut TestSession,
+    config: &Config,
+    gate: &mut dyn UpgradeGate,
+    bytes: &[u8],
+) -> (Vec<Event<Handed>>, Vec<u8>) {
     let greeting = frame::encode(OP_TEXT, b"hi");
-    let ctx = Context {
+    let mut ctx = Context {
         config,
         greeting: (config.mode == Mode::Broadcast).then_some(&greeting),
-        client_limit: None,
+        router,
+        gate,
     };
     let mut events = Vec::new();
-    session.receive(&mut bytes.to_vec(), &ctx, &mut events);
+    session.receive(&mut bytes.to_vec(), &mut ctx, &mut events);
     let mut wire = Vec::new();
     session.out.flush(&mut wire).unwrap();
     (events, wire)
 }
 
-fn open(config: &Config) -> Session {
-    let mut session = Session::new();
+/// Feeds `bytes` to `session`, admitting every upgrade.
+fn feed(session: &mut TestSession, config: &Config, bytes: &[u8]) -> (Vec<Event<Handed>>, Vec<u8>) {
+    feed_through(session, config, &mut AdmitAll, bytes)
+}
+
+fn open(config: &Config) -> TestSession {
+    let mut session = TestSession::new();
     let (events, wire) = feed(&mut session, config, UPGRADE.as_bytes());
     assert!(
         matches!(&events[..], [Event::Opened { room, role: Role::Member, .. }] if room == "/room")
@@ -43,7 +82,7 @@ fn open(config: &Config) -> Session {
 #[test]
 fn upgrade_queues_101_then_greeting_and_decodes_frames_from_the_same_read() {
     let config = config(Mode::Broadcast);
-    let mut session = Session::new();
+    let mut session = TestSession::new();
     let mut bytes = UPGRADE.as_bytes().to_vec();
     bytes.extend(encode_client(0x80 | OP_TEXT, b"early", KEY));
     let (events, wire) = feed(&mut session, &config, &bytes);
@@ -65,7 +104,7 @@ fn upgrade_queues_101_then_greeting_and_decodes_frames_from_the_same_read() {
 fn request_head_split_anywhere_opens_the_same_way() {
     let config = config(Mode::Broadcast);
     for cut in 1..UPGRADE.len() {
-        let mut session = Session::new();
+        let mut session = TestSession::new();
         let (events, wire) = feed(&mut session, &config, &UPGRADE.as_bytes()[..cut]);
         assert!(events.is_empty() && wire.is_empty(), "cut {cut}");
         let (events, _) = feed(&mut session, &config, &UPGRADE.as_bytes()[cut..]);
@@ -146,7 +185,7 @@ fn oversized_message_is_refused_with_1009() {
 #[test]
 fn plain_get_is_answered_and_then_drained() {
     let config = config(Mode::Broadcast);
-    let mut session = Session::new();
+    let mut session = TestSession::new();
     let (events, wire) = feed(&mut session, &config, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(matches!(&events[..], [Event::Replied { status: 200 }]));
     assert!(wire.ends_with(b"\r\n\r\nHello, World!"));
@@ -155,17 +194,24 @@ fn plain_get_is_answered_and_then_drained() {
 }
 
 #[test]
-fn publish_body_spanning_reads_is_handed_over_whole() {
+fn a_body_spanning_reads_is_handed_over_whole() {
     let config = config(Mode::Broadcast);
-    let mut session = Session::new();
-    let head = b"POST /publish/prices HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123";
+    let mut session = TestSession::new();
+    let head = b"POST /body HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123";
     let (events, _) = feed(&mut session, &config, head);
     assert!(events.is_empty());
     assert!(session.is_reading_request());
-    let (events, _) = feed(&mut session, &config, b"456789");
+    let (events, _) = feed(&mut session, &config, b"456789 and more");
     match &events[..] {
-        [Event::Publish { head, body, .. }] => {
-            assert_eq!(head.room, "/prices");
+        [
+            Event::Handoff {
+                request,
+                handoff,
+                body,
+            },
+        ] => {
+            assert_eq!(request.path, "/body");
+            assert_eq!(*handoff, Handed::Body);
             assert_eq!(body, b"0123456789");
         }
         other => panic!("unexpected events {other:?}"),
@@ -186,4 +232,132 @@ fn server_close_is_sent_once_and_only_when_open() {
     session.out.flush(&mut wire).unwrap();
     assert_eq!(&wire[..4], &[0x88, 5, 0x03, 0xE9]);
     assert_eq!(wire.len(), 7, "one close frame");
+}
+
+#[test]
+fn a_handoff_is_answered_by_the_caller_and_head_gets_no_body() {
+    let config = config(Mode::Broadcast);
+    for (method, with_body) in [("GET", true), ("HEAD", false)] {
+        let mut session = TestSession::new();
+        let head = format!("{method} /ask HTTP/1.1\r\nHost: x\r\n\r\n");
+        let (events, wire) = feed(&mut session, &config, head.as_bytes());
+        assert!(
+            matches!(&events[..], [Event::Handoff { handoff: Handed::Ask, body, .. }] if body.is_empty())
+        );
+        assert!(wire.is_empty(), "nothing sent before the caller answers");
+        session.respond(Response::text(200, "fine"));
+        session.respond(Response::text(500, "only the first answer counts"));
+        let mut wire = Vec::new();
+        session.out.flush(&mut wire).unwrap();
+        assert!(wire.starts_with(b"HTTP/1.1 200 "), "{method}");
+        assert_eq!(wire.ends_with(b"fine"), with_body, "{method}");
+    }
+}
+
+/// A gate that refuses (or admits) and remembers what it was asked.
+struct Recording {
+    refuse: bool,
+    asked: Vec<Option<String>>,
+}
+
+impl UpgradeGate for Recording {
+    fn admit(&mut self, forwarded_for: Option<&str>) -> Result<(), Response> {
+        self.asked.push(forwarded_for.map(str::to_string));
+        if self.refuse {
+            return Err(Response::error(503, "full").with_header("Retry-After", "1"));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn the_gate_is_asked_with_the_forwarded_address_and_its_refusal_is_sent() {
+    let config = config(Mode::Broadcast);
+    let proxied = UPGRADE.replace("Host: x\r\n", "Host: x\r\nX-Forwarded-For: 10.0.0.7\r\n");
+    let mut gate = Recording {
+        refuse: true,
+        asked: Vec::new(),
+    };
+    let mut session = TestSession::new();
+    let (events, wire) = feed_through(&mut session, &config, &mut gate, proxied.as_bytes());
+    assert!(matches!(&events[..], [Event::Replied { status: 503 }]));
+    let text = String::from_utf8(wire).unwrap();
+    assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
+    assert!(text.contains("Retry-After: 1\r\n"), "{text}");
+    assert!(!session.is_open());
+    assert_eq!(gate.asked, vec![Some("10.0.0.7".to_string())]);
+
+    gate.refuse = false;
+    let mut session = TestSession::new();
+    let (events, _) = feed_through(&mut session, &config, &mut gate, UPGRADE.as_bytes());
+    assert!(matches!(&events[..], [Event::Opened { .. }]));
+    assert_eq!(gate.asked.last(), Some(&None));
+}
+
+#[test]
+fn the_gate_is_asked_only_for_upgrades_the_handshake_accepts() {
+    let config = config(Mode::Broadcast);
+    let mut gate = Recording {
+        refuse: true,
+        asked: Vec::new(),
+    };
+    let bad_version = UPGRADE.replace("Version: 13", "Version: 8");
+    let plain = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (head, status) in [(bad_version.as_str(), 426), (plain, 200)] {
+        let mut session = TestSession::new();
+        let (events, _) = feed_through(&mut session, &config, &mut gate, head.as_bytes());
+        assert!(matches!(&events[..], [Event::Replied { status: s }] if *s == status));
+    }
+    assert!(gate.asked.is_empty());
+}
+
+#[test]
+fn a_traced_upgrade_logs_the_exchange_then_frames_both_ways_in_order() {
+    let mut config = config(Mode::Broadcast);
+    config.trace_handshake = true;
+    let mut session = TestSession::new();
+    let head = UPGRADE.replace("GET /room ", "GET /room?token=s3cret ");
+    let mut bytes = head.into_bytes();
+    bytes.extend(encode_client(0x80 | OP_PING, b"p", KEY));
+    feed(&mut session, &config, &bytes);
+    let log = session.out.trace_log().expect("traced");
+    let records: Vec<TraceRecord> = log.drain().collect();
+    match &records[..] {
+        [
+            TraceRecord::Exchange {
+                request,
+                upgrade_key: Some(key),
+                response,
+            },
+            TraceRecord::Sent(greeting),
+            TraceRecord::Received(ping),
+            TraceRecord::Sent(pong),
+        ] => {
+            let request = String::from_utf8_lossy(request);
+            assert!(!request.contains("s3cret"), "{request}");
+            assert_eq!(key, "dGhlIHNhbXBsZSBub25jZQ==");
+            assert!(response.starts_with(b"HTTP/1.1 101 "));
+            assert_eq!(&greeting[..], &[0x81, 2, b'h', b'i']);
+            assert_eq!(&ping[..2], &[0x89, 0x81]);
+            assert_eq!(&pong[..], &[0x8A, 1, b'p']);
+        }
+        other => panic!("unexpected records {other:?}"),
+    }
+}
+
+#[test]
+fn a_traced_plain_answer_is_logged_without_a_derivation() {
+    let mut config = config(Mode::Broadcast);
+    config.trace_handshake = true;
+    let mut session = TestSession::new();
+    feed(&mut session, &config, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let records: Vec<TraceRecord> = session.out.trace_log().expect("traced").drain().collect();
+    assert!(matches!(
+        &records[..],
+        [TraceRecord::Exchange { upgrade_key: None, response, .. }] if response.starts_with(b"HTTP/1.1 200 ")
+    ));
+    let mut session = TestSession::new();
+    config.trace_handshake = false;
+    feed(&mut session, &config, UPGRADE.as_bytes());
+    assert!(session.out.trace_log().is_none(), "nothing logged untraced");
 }

@@ -15,6 +15,8 @@ pub(super) struct Clock {
     start: Instant,
     /// Milliseconds since `start`, read once per loop turn.
     pub(super) now_ms: u32,
+    /// The time read once per loop turn.
+    pub(super) now: Instant,
     /// Every connection's current deadline.
     pub(super) timers: TimerWheel,
     /// When worker 0 last dropped expired rooms.
@@ -26,18 +28,21 @@ pub(super) struct Clock {
 impl Clock {
     /// A clock whose timers tick every `tick`.
     pub(super) fn new(tick: Duration) -> Clock {
+        let now = Instant::now();
         Clock {
-            start: Instant::now(),
+            start: now,
             now_ms: 0,
-            timers: TimerWheel::new(tick, 1024),
-            rooms_swept: Instant::now(),
+            now,
+            timers: TimerWheel::new(tick, 1024, now),
+            rooms_swept: now,
             shutdown_deadline: None,
         }
     }
 
     /// Reads the time for this turn.
     pub(super) fn read(&mut self) {
-        self.now_ms = self.start.elapsed().as_millis() as u32;
+        self.now = Instant::now();
+        self.now_ms = self.now.duration_since(self.start).as_millis() as u32;
     }
 }
 
@@ -45,7 +50,8 @@ impl Worker {
     /// Replaces the connection's deadline (the old timer entry is ignored).
     pub(super) fn set_deadline(&mut self, key: usize, after: Duration) {
         if let Some(slot) = self.slots.get_mut(key) {
-            slot.deadline = self.clock.timers.schedule(key as u32, slot.id, after);
+            let now = self.clock.now;
+            slot.deadline = self.clock.timers.schedule(key as u32, slot.id, after, now);
         }
     }
 
@@ -58,7 +64,9 @@ impl Worker {
             self.clock.rooms_swept = Instant::now();
             self.shared.registry.expire(self.shared.config.retain_ttl);
         }
-        self.clock.timers.expire(&mut self.scratch.due);
+        self.clock
+            .timers
+            .expire(self.clock.now, &mut self.scratch.due);
         let mut due = std::mem::take(&mut self.scratch.due);
         for entry in due.drain(..) {
             let key = entry.key as usize;

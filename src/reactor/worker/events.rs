@@ -3,13 +3,13 @@
 //! messages (under `--max-messages-per-sec`) and the inflight budget.
 
 use super::{CLOSE_GRACE, Worker};
+use crate::endpoints::routes::Handoff;
 use crate::endpoints::status::{self, Live, Page};
 use crate::observe::stats::{HandshakeFailure, WorkerStats};
 use crate::policy::rate_limit::TokenBucket;
 use crate::protocol::frame::close_code;
 use crate::protocol::session::Event;
 use crate::rooms::Role;
-use std::net::IpAddr;
 
 impl Worker {
     /// Acts on every event the connection's session just reported.
@@ -17,17 +17,15 @@ impl Worker {
         let mut events = std::mem::take(&mut self.scratch.session_events);
         for event in events.drain(..) {
             match event {
-                Event::Opened {
-                    room,
-                    role,
-                    counted_ip,
-                } => self.on_opened(key, &room, role, counted_ip),
-                Event::Status { page, head_only } => self.on_status(key, page, head_only),
-                Event::Publish {
+                Event::Opened { room, role } => self.on_opened(key, &room, role),
+                Event::Handoff {
                     request,
-                    head,
+                    handoff,
                     body,
-                } => self.on_publish(key, &request, &head, &body),
+                } => match handoff {
+                    Handoff::Publish(head) => self.on_publish(key, &request, &head, &body),
+                    Handoff::Status(page) => self.on_status(key, page),
+                },
                 Event::Replied { status } => {
                     if status >= 400 {
                         self.my_stats()
@@ -67,14 +65,11 @@ impl Worker {
 
     /// The upgrade succeeded: join the room, arm the heartbeat, and start
     /// the connection's per-flag state.
-    fn on_opened(&mut self, key: usize, room_name: &str, role: Role, counted_ip: Option<IpAddr>) {
+    fn on_opened(&mut self, key: usize, room_name: &str, role: Role) {
         let config = &self.shared.config;
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
-        if let Some(ip) = counted_ip {
-            self.side.add_counted_ip(key, ip);
-        }
         if let Some(rate) = config.max_messages_per_sec {
             self.side
                 .buckets
@@ -82,7 +77,8 @@ impl Worker {
         }
         let room = self.shared.registry.join(room_name, role);
         let first_check = config.heartbeat.first_check();
-        slot.deadline = self.clock.timers.schedule(key as u32, slot.id, first_check);
+        slot.deadline =
+            (self.clock.timers).schedule(key as u32, slot.id, first_check, self.clock.now);
         slot.room_at = self.rooms.add(room.id, key as u32, role == Role::Publisher);
         slot.role = role;
         if role == Role::Member
@@ -97,7 +93,7 @@ impl Worker {
     }
 
     /// Answers `/healthz` or `/metrics` asked on the main port.
-    fn on_status(&mut self, key: usize, page: Page, head_only: bool) {
+    fn on_status(&mut self, key: usize, page: Page) {
         let response = status::answer(
             page,
             &Live {
@@ -107,7 +103,7 @@ impl Worker {
             },
         );
         if let Some(slot) = self.slots.get_mut(key) {
-            slot.session.respond_to(response, head_only);
+            slot.session.respond(response);
             slot.mark_dirty(key, &mut self.scratch.dirty);
         }
     }

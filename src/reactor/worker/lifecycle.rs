@@ -117,6 +117,7 @@ impl Worker {
     /// Removes a connection: deregisters and closes its socket, and gives
     /// back everything it held (inflight bytes, its admission).
     pub(super) fn release(&mut self, key: usize) {
+        self.print_trace(key);
         self.leave_members(key);
         let Some(mut slot) = self.slots.try_remove(key) else {
             return;

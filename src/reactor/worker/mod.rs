@@ -12,6 +12,7 @@
 //! connection) and `side_table` (state only some flags need).
 
 use crate::config::Config;
+use crate::endpoints::routes::Handoff;
 use crate::observe::log_limit::LogLimit;
 use crate::observe::stats::{Stats, WorkerStats};
 use crate::policy::guards::Guards;
@@ -28,16 +29,22 @@ use slab::Slab;
 use slot::{ConnRef, Slot};
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 mod clock;
 mod delivery;
 mod events;
+mod gate;
 mod lifecycle;
 mod peers;
 mod pump;
 mod side_table;
 mod slot;
+mod trace;
+
+/// A client connection's session: its router hands requests to this worker.
+type Session = crate::protocol::session::Session<Handoff>;
 
 /// Token of the worker's waker; slab keys are the other tokens.
 pub const WAKER: Token = Token(usize::MAX);
@@ -92,6 +99,8 @@ pub struct Shared {
     pub registry: Arc<Registry>,
     /// Run-time limits and the shutdown flag.
     pub guards: Arc<Guards>,
+    /// The next `--trace-handshake` connection number (starts at 1).
+    pub trace_numbers: Arc<AtomicU32>,
 }
 
 /// Frames every connection of the worker may get, encoded once.
@@ -107,7 +116,7 @@ struct Scratch {
     /// Where every socket's bytes are read into.
     read_buf: Vec<u8>,
     /// What the session of the socket just read reported.
-    session_events: Vec<Event>,
+    session_events: Vec<Event<Handoff>>,
     /// Connections with bytes to flush this turn.
     dirty: Vec<ConnRef>,
     /// Connections whose read budget ran out (read again next turn).
@@ -209,10 +218,10 @@ impl Worker {
 
 #[cfg(test)]
 mod tests {
+    use super::Session;
     use super::slot::Slot;
     use crate::protocol::frame::Decoder;
     use crate::protocol::outbound::OutQueue;
-    use crate::protocol::session::Session;
 
     /// The per-connection struct is the bulk of an idle connection's cost
     /// (docs/memory.md); keep it from growing unnoticed.

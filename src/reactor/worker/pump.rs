@@ -1,11 +1,13 @@
 //! The byte pump: reading sockets into the worker's scratch buffer and on
 //! into their sessions, and flushing each dirty connection once per turn.
 
+use super::gate::PerIpGate;
 use super::slot::ConnRef;
 use super::{READ_BUDGET, Worker};
+use crate::endpoints::routes;
 use crate::observe::stats::WorkerStats;
 use crate::protocol::outbound::Flushed;
-use crate::protocol::session::{ClientLimit, Context};
+use crate::protocol::session::Context;
 use std::io::{self, Read};
 use std::net::Shutdown;
 
@@ -57,28 +59,28 @@ impl Worker {
         };
         slot.last_seen = self.clock.now_ms;
         let shared = &self.shared;
-        let client_limit = match (self.side.uncounted_peer(key), &shared.guards.per_ip) {
-            (Some(peer), Some(limit)) => Some(ClientLimit {
-                limit,
-                proxies: &shared.config.trusted_proxies,
-                peer,
-            }),
-            _ => None,
+        let mut gate = PerIpGate {
+            side: &mut self.side,
+            key,
+            limit: shared.guards.per_ip.as_ref(),
+            proxies: &shared.config.trusted_proxies,
         };
-        let context = Context {
+        let mut context = Context {
             config: &shared.config,
             greeting: self.frames.greeting.as_ref(),
-            client_limit,
+            router: routes::route,
+            gate: &mut gate,
         };
         slot.session.receive(
             &mut self.scratch.read_buf[..read],
-            &context,
+            &mut context,
             &mut self.scratch.session_events,
         );
         if !slot.session.out.is_empty() {
             slot.mark_dirty(key, &mut self.scratch.dirty);
         }
         self.handle_session_events(key);
+        self.print_trace(key);
         self.settle_inflight(key);
         match self.slots.get(key) {
             Some(slot) if slot.session.is_finished() && slot.session.out.is_empty() => {
@@ -113,6 +115,7 @@ impl Worker {
         let mut dirty = std::mem::take(&mut self.scratch.dirty);
         for conn in dirty.drain(..) {
             let key = conn.key();
+            self.print_trace(key);
             let Some(slot) = conn.find(&mut self.slots) else {
                 continue;
             };

@@ -88,7 +88,20 @@ impl SideTables {
             .map(|client| client.ip)
     }
 
-    /// Records the forwarded client address the session counted.
+    /// Marks a trusted proxy's connection whose client address its request
+    /// will name (tests; adoption does it through `keep_admission`).
+    #[cfg(test)]
+    pub(super) fn expect_forwarded(&mut self, key: usize, peer: IpAddr) {
+        self.clients.set(
+            key,
+            ClientIp {
+                ip: peer,
+                counted: false,
+            },
+        );
+    }
+
+    /// Records the forwarded client address the gate counted.
     pub(super) fn add_counted_ip(&mut self, key: usize, ip: IpAddr) {
         self.clients.set(key, ClientIp { ip, counted: true });
     }

@@ -1,8 +1,8 @@
 //! One connection in the worker's slab, and the reference that names it
 //! safely across turns.
 
+use super::Session;
 use crate::policy::inflight::Reservation;
-use crate::protocol::session::Session;
 use crate::rooms::{Role, RoomInfo};
 use mio::net::TcpStream;
 use slab::Slab;

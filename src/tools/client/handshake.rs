@@ -209,7 +209,7 @@ pub fn perform(
         eprint!("{}", trace::http_message(Direction::ServerToClient, &head));
         eprint!("{}", trace::accept_derivation(&request.key));
     }
-    let expected = trace::accept_key(&request.key);
+    let expected = crate::protocol::handshake::accept_key(&request.key);
     let received = header("Sec-WebSocket-Accept");
     if trace {
         let verdict = match &received {
