@@ -107,9 +107,13 @@ pub fn write_request(
             (None, false) => headers.push((name, value)),
         }
     }
-    out.extend_from_slice(format!("GET {target} HTTP/1.1\r\n").as_bytes());
-    for (name, value) in &headers {
-        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    // Written piece by piece: no string is formatted per header.
+    let request_line = ["GET ", target, " HTTP/1.1\r\n"];
+    let header_lines = headers
+        .iter()
+        .flat_map(|&(name, value)| [name, ": ", value, "\r\n"]);
+    for piece in request_line.into_iter().chain(header_lines) {
+        out.extend_from_slice(piece.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
     Ok(())
