@@ -5,6 +5,7 @@
 //! layers above (the reactor hands in a router and a gate, and prints the
 //! trace sessions record). Everything here is unit-tested with plain bytes.
 
+pub mod client;
 pub mod frame;
 pub mod handshake;
 pub mod http;

@@ -1,5 +1,6 @@
 //! Shared test helpers: an in-process relay on 127.0.0.1:0, tungstenite
-//! clients with timeouts, and a raw-socket client for malformed input.
+//! clients with timeouts, and a raw-socket client (on the relay's own client
+//! core, `wsrelay::protocol::client`) for malformed input.
 #![allow(dead_code)]
 
 pub mod external;
@@ -11,6 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use tungstenite::{Message, WebSocket};
 use wsrelay::config::Config;
+use wsrelay::protocol::client::{self as ws_client, RequestOptions, ResponseHead};
 use wsrelay::reactor::server::{self, ServerHandle};
 
 /// Read timeout of every test socket: a hung relay fails the test instead of blocking it.
@@ -144,6 +146,10 @@ pub fn read_to_close(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// The sample key of RFC 6455 section 1.3.
+pub const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// An upgrade request written out by hand, for tests that alter it.
 pub const UPGRADE_HEAD: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
@@ -157,26 +163,29 @@ pub fn client_frame(first_byte: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
     )
 }
 
-/// A raw socket that did the upgrade by hand; reads server frames itself.
+/// A raw socket that did the upgrade with the client core and reads server
+/// frames itself; what it sends is up to the test.
 pub struct RawClient {
     pub stream: TcpStream,
     pending: Vec<u8>,
 }
 
 impl RawClient {
-    /// Upgrades, sending `extra` in the same write as the request head.
+    /// Upgrades, sending `extra` in the same write as the request head, and
+    /// checks the 101 as a client must (accept key included).
     pub fn open(addr: SocketAddr, extra: &[u8]) -> RawClient {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        let mut bytes = UPGRADE_HEAD.as_bytes().to_vec();
+        let mut bytes = Vec::new();
+        let options = RequestOptions::default();
+        ws_client::write_request("/", "localhost", SAMPLE_KEY, &options, &mut bytes).unwrap();
         bytes.extend_from_slice(extra);
         stream.write_all(&bytes).unwrap();
         let mut client = RawClient {
             stream,
             pending: Vec::new(),
         };
-        let head = client.read_until_head_end();
-        assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+        client.read_upgrade();
         client
     }
 
@@ -193,11 +202,17 @@ impl RawClient {
         }
     }
 
-    fn read_until_head_end(&mut self) -> String {
+    fn read_upgrade(&mut self) {
         loop {
-            if let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head: Vec<u8> = self.pending.drain(..end + 4).collect();
-                return String::from_utf8(head).unwrap();
+            let parsed = ResponseHead::parse(&self.pending).expect("an HTTP response");
+            if let Some(head) = parsed {
+                let text = String::from_utf8_lossy(&self.pending[..head.head_len()]).into_owned();
+                if let Err(error) = head.check_upgrade(SAMPLE_KEY, &[]) {
+                    panic!("upgrade refused: {error}\n{text}");
+                }
+                let head_len = head.head_len();
+                self.pending.drain(..head_len);
+                return;
             }
             assert!(self.fill(), "closed before the response head");
         }
@@ -208,27 +223,14 @@ impl RawClient {
     }
 
     /// The next server frame as (first byte, payload), or None at EOF.
+    /// A frame a server must not send fails the test.
     pub fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {
         loop {
-            if self.pending.len() >= 2 {
-                let first = self.pending[0];
-                assert_eq!(self.pending[1] & 0x80, 0, "server frames are unmasked");
-                let (len, at) = match self.pending[1] & 0x7F {
-                    126 if self.pending.len() >= 4 => (
-                        u16::from_be_bytes([self.pending[2], self.pending[3]]) as usize,
-                        4,
-                    ),
-                    127 if self.pending.len() >= 10 => (
-                        u64::from_be_bytes(self.pending[2..10].try_into().unwrap()) as usize,
-                        10,
-                    ),
-                    126 | 127 => (usize::MAX, 0),
-                    short => (short as usize, 2),
-                };
-                if len != usize::MAX && self.pending.len() >= at + len {
-                    let frame: Vec<u8> = self.pending.drain(..at + len).collect();
-                    return Some((first, frame[at..].to_vec()));
-                }
+            let decoded = ws_client::decode_server_frame(&self.pending, usize::MAX);
+            if let Some(frame) = decoded.expect("a valid server frame") {
+                let payload = self.pending[frame.payload()].to_vec();
+                self.pending.drain(..frame.frame_len());
+                return Some((frame.first_byte(), payload));
             }
             if !self.fill() {
                 return None;
@@ -240,7 +242,7 @@ impl RawClient {
     pub fn expect_close(&mut self) -> u16 {
         while let Some((first, payload)) = self.read_frame() {
             if first & 0x0F == 0x8 {
-                return u16::from_be_bytes([payload[0], payload[1]]);
+                return ws_client::close_code(&payload).expect("a close code");
             }
         }
         panic!("connection ended without a close frame");

@@ -48,9 +48,17 @@ pub fn encode(opcode: u8, payload: &[u8]) -> Frame {
 /// must, and without one the frame is left unmasked (to test how a server
 /// refuses it). Used by the tests and by anything that plays a client.
 pub fn encode_client(first_byte: u8, payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(14 + payload.len());
+    encode_client_into(first_byte, payload, key, &mut out);
+    out
+}
+
+/// [`encode_client`] appending to `out`, so that a sender reuses one buffer
+/// instead of allocating a frame per message.
+pub fn encode_client_into(first_byte: u8, payload: &[u8], key: Option<[u8; 4]>, out: &mut Vec<u8>) {
     let mut header = [0u8; 10];
     let header_len = write_header(&mut header, first_byte, key.is_some(), payload.len());
-    let mut out = Vec::with_capacity(header_len + 4 + payload.len());
+    out.reserve(header_len + 4 + payload.len());
     out.extend_from_slice(&header[..header_len]);
     if let Some(key) = key {
         out.extend_from_slice(&key);
@@ -60,7 +68,6 @@ pub fn encode_client(first_byte: u8, payload: &[u8], key: Option<[u8; 4]>) -> Ve
     if let Some(key) = key {
         super::apply_mask(&mut out[start..], key, 0);
     }
-    out
 }
 
 /// Frames up to this size are copied once into the receiving worker
@@ -83,9 +90,14 @@ pub fn localize(frame: Frame) -> Frame {
     }
 }
 
-/// Encodes a close frame with `code` and a reason (truncated to fit the
-/// 125-byte control payload limit at a character boundary).
+/// Encodes a close frame with `code` and a reason (see [`close_payload`]).
 pub fn encode_close(code: u16, reason: &str) -> Frame {
+    encode(super::OP_CLOSE, &close_payload(code, reason))
+}
+
+/// The payload of a close frame: `code`, then the reason truncated to fit the
+/// 125-byte control payload limit at a character boundary.
+pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {
         end -= 1;
@@ -93,7 +105,7 @@ pub fn encode_close(code: u16, reason: &str) -> Frame {
     let mut payload = Vec::with_capacity(2 + end);
     payload.extend_from_slice(&code.to_be_bytes());
     payload.extend_from_slice(&reason.as_bytes()[..end]);
-    encode(super::OP_CLOSE, &payload)
+    payload
 }
 
 #[cfg(test)]

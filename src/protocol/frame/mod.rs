@@ -10,7 +10,10 @@ mod error;
 mod mask;
 
 pub use decoder::{Decoder, Flow, Inbound};
-pub use encoder::{Frame, LOCAL_COPY_MAX, encode, encode_client, encode_close, localize};
+pub use encoder::{
+    Frame, LOCAL_COPY_MAX, close_payload, encode, encode_client, encode_client_into, encode_close,
+    localize,
+};
 pub use error::ProtocolError;
 pub use mask::apply_mask;
 

@@ -1,5 +1,6 @@
 //! Command-line flags of `wsrelay bench` and the parsers for their values.
 
+use crate::protocol::client::{Scheme, UrlError, WsUrl};
 use clap::{Args, Subcommand, ValueEnum};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -168,34 +169,25 @@ impl Target {
 /// Parses ws://127.0.0.1[:port][/path]; any other host is refused so that load never
 /// leaves the machine.
 pub fn parse_target(url: &str) -> Result<Target, String> {
-    let rest = url
-        .strip_prefix("ws://")
-        .ok_or_else(|| format!("{url}: only ws:// URLs are supported"))?;
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(at) if rest[at..].starts_with('/') => (&rest[..at], rest[at..].to_string()),
-        Some(at) => (&rest[..at], format!("/{}", &rest[at..])),
-        None => (rest, "/".to_string()),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => {
-            let port: u16 = port
-                .parse()
-                .map_err(|_| format!("{url}: bad port {port:?}"))?;
-            (host, port)
+    let parsed = match WsUrl::parse(url) {
+        Ok(parsed) if parsed.scheme == Scheme::Ws => parsed,
+        Ok(_) | Err(UrlError::NotAUrl(_) | UrlError::Scheme(_)) => {
+            return Err(format!("{url}: only ws:// URLs are supported"));
         }
-        None => (authority, 80),
+        Err(error) => return Err(format!("{url}: {error}")),
     };
-    if port == 0 {
+    if parsed.port == 0 {
         return Err(format!("{url}: port 0"));
     }
-    if host != "127.0.0.1" && host != "localhost" {
+    if parsed.host != "127.0.0.1" && parsed.host != "localhost" {
         return Err(format!(
-            "{url}: refusing host {host:?}: the load generator only targets 127.0.0.1"
+            "{url}: refusing host {:?}: the load generator only targets 127.0.0.1",
+            parsed.host
         ));
     }
     Ok(Target {
-        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        path,
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, parsed.port)),
+        path: parsed.target,
         url: url.to_string(),
     })
 }
@@ -370,6 +362,11 @@ mod tests {
         assert!(parse_target("ws://127.0.0.2:8080/").is_err());
         assert!(parse_target("ws://127.0.0.1:99999/").is_err());
         assert!(parse_target("ws://127.0.0.1:0/").is_err());
+        assert!(parse_target("ws://[::1]:8080/").is_err());
+        assert_eq!(
+            parse_target("wss://127.0.0.1/").unwrap_err(),
+            "wss://127.0.0.1/: only ws:// URLs are supported"
+        );
     }
 
     #[test]

@@ -1,14 +1,20 @@
 //! One non-blocking client WebSocket: connect, handshake, wait for the greeting,
 //! then exchange frames. The owner polls it with mio and handles timeouts.
 
-use super::handshake::ClientHandshake;
 use super::socket;
-use super::wire::{self, InboundFrame};
+use crate::protocol::client::{
+    Assembler, ClientKey, NORMAL_CLOSE, RequestOptions, ResponseHead, ServerFrame, close_code,
+    decode_server_frame, encode_masked, write_request,
+};
+use crate::protocol::frame::{MessageKind, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+/// Largest server frame (and fragmented message) accepted, so a broken server
+/// cannot exhaust memory.
+pub const MAX_FRAME_PAYLOAD: usize = 128 << 20;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,15 +82,15 @@ pub enum ConnEvent<'a> {
 pub struct ClientConn {
     stream: TcpStream,
     phase: Phase,
-    handshake: ClientHandshake,
+    /// The Sec-WebSocket-Key sent; the response's accept value derives from it.
+    key: ClientKey,
     /// Received bytes not yet parsed (a partial frame or response head).
     inbuf: Vec<u8>,
     /// Bytes not yet written; `out_pos` of them already went out.
     outbuf: Vec<u8>,
     out_pos: usize,
-    /// Payload of a fragmented message being reassembled, and its type.
-    fragments: Vec<u8>,
-    fragment_binary: Option<bool>,
+    /// Fragments of a message being reassembled (empty otherwise).
+    assembler: Assembler,
 }
 
 /// A chunk of read buffer sized for a burst of small frames.
@@ -100,12 +106,11 @@ impl ClientConn {
         Ok(Self {
             stream,
             phase: Phase::Connecting,
-            handshake: ClientHandshake::new(),
+            key: ClientKey::from_nonce(rand::random()),
             inbuf: Vec::new(),
             outbuf: Vec::new(),
             out_pos: 0,
-            fragments: Vec::new(),
-            fragment_binary: None,
+            assembler: Assembler::default(),
         })
     }
 
@@ -135,8 +140,8 @@ impl ClientConn {
 
     /// Queues a data message; call `flush` (or wait for the next event) to send it.
     pub fn queue_message(&mut self, binary: bool, payload: &[u8]) {
-        let opcode = OpCode::Data(if binary { Data::Binary } else { Data::Text });
-        wire::encode_client_frame(opcode, payload, &mut self.outbuf);
+        let opcode = if binary { OP_BINARY } else { OP_TEXT };
+        encode_masked(opcode, payload, rand::random(), &mut self.outbuf);
     }
 
     /// Starts the closing handshake (status 1000). A connection that is not open yet
@@ -144,11 +149,7 @@ impl ClientConn {
     pub fn start_close(&mut self) {
         match self.phase {
             Phase::AwaitGreeting | Phase::Open => {
-                wire::encode_client_frame(
-                    OpCode::Control(Control::Close),
-                    &wire::NORMAL_CLOSE,
-                    &mut self.outbuf,
-                );
+                encode_masked(OP_CLOSE, &NORMAL_CLOSE, rand::random(), &mut self.outbuf);
                 self.phase = Phase::Closing;
                 // A write error shows up as a read error on the next event.
                 let _ = self.write_pending();
@@ -230,7 +231,14 @@ impl ClientConn {
         }
         // Small frames should leave at once; a failure here only costs latency.
         let _ = self.stream.set_nodelay(true);
-        self.handshake.write_request(host, path, &mut self.outbuf);
+        write_request(
+            path,
+            host,
+            self.key.as_str(),
+            &RequestOptions::default(),
+            &mut self.outbuf,
+        )
+        .expect("bug: a request without extra headers cannot be refused");
         self.phase = Phase::AwaitResponse;
         true
     }
@@ -260,7 +268,7 @@ impl ClientConn {
         while self.phase != Phase::Closed {
             let rest = &bytes[used..];
             if self.phase == Phase::AwaitResponse {
-                match self.handshake.read_response(rest) {
+                match self.check_response(rest) {
                     Ok(Some(head_len)) => {
                         used += head_len;
                         self.phase = Phase::AwaitGreeting;
@@ -273,90 +281,60 @@ impl ClientConn {
                     }
                 }
             }
-            match wire::decode_server_frame(rest) {
+            match decode_server_frame(rest, MAX_FRAME_PAYLOAD) {
                 Ok(Some(frame)) => {
-                    used += frame.payload.end;
-                    self.on_frame(&frame, rest, sink);
+                    used += frame.frame_len();
+                    self.on_frame(&frame, &rest[frame.payload()], sink);
                 }
                 Ok(None) => break,
-                Err(message) => self.fail(CloseReason::Protocol(message), sink),
+                Err(error) => self.fail(CloseReason::Protocol(error.to_string()), sink),
             }
         }
         used
     }
 
+    /// The length of the upgrade response at the start of `bytes` once it is
+    /// complete and accepts the upgrade; `Ok(None)` until then.
+    fn check_response(&self, bytes: &[u8]) -> Result<Option<usize>, String> {
+        let Some(head) = ResponseHead::parse(bytes).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        head.check_upgrade(self.key.as_str(), &[])
+            .map_err(|e| e.to_string())?;
+        Ok(Some(head.head_len()))
+    }
+
     fn on_frame(
         &mut self,
-        frame: &InboundFrame,
-        bytes: &[u8],
+        frame: &ServerFrame,
+        payload: &[u8],
         sink: &mut impl FnMut(ConnEvent<'_>),
     ) {
-        let payload = &bytes[frame.payload.clone()];
         match frame.opcode {
-            OpCode::Data(Data::Text | Data::Binary) if self.fragment_binary.is_some() => {
-                self.fail(
-                    CloseReason::Protocol("new message inside a fragmented one".into()),
-                    sink,
-                );
-            }
-            OpCode::Data(kind @ (Data::Text | Data::Binary)) => {
-                let binary = kind == Data::Binary;
-                if frame.is_final {
-                    self.deliver(binary, payload, sink);
-                } else {
-                    self.fragment_binary = Some(binary);
-                    self.fragments.extend_from_slice(payload);
-                }
-            }
-            OpCode::Data(Data::Continue) => {
-                let Some(binary) = self.fragment_binary else {
-                    self.fail(
-                        CloseReason::Protocol("continuation without a message".into()),
-                        sink,
-                    );
-                    return;
-                };
-                if self.fragments.len() as u64 + payload.len() as u64 > wire::MAX_FRAME_PAYLOAD {
-                    self.fail(
-                        CloseReason::Protocol("fragmented message too large".into()),
-                        sink,
-                    );
-                    return;
-                }
-                self.fragments.extend_from_slice(payload);
-                if frame.is_final {
-                    let whole = std::mem::take(&mut self.fragments);
-                    self.fragment_binary = None;
-                    self.deliver(binary, &whole, sink);
-                }
-            }
-            OpCode::Control(Control::Ping) => {
-                wire::encode_client_frame(
-                    OpCode::Control(Control::Pong),
-                    payload,
-                    &mut self.outbuf,
-                );
-            }
-            OpCode::Control(Control::Close) => {
+            OP_PING => encode_masked(OP_PONG, payload, rand::random(), &mut self.outbuf),
+            OP_PONG => {}
+            OP_CLOSE => {
                 let reason = if self.phase == Phase::Closing {
                     // The server hangs up first (RFC 6455 section 7.1.1), which keeps
                     // TIME_WAIT off our ephemeral ports; the read loop sees its EOF.
                     return;
                 } else {
                     // Echo the status code to complete the closing handshake.
-                    let echo = wire::close_code(payload).map(u16::to_be_bytes);
+                    let echo = close_code(payload).map(u16::to_be_bytes);
                     let echo: &[u8] = echo.as_ref().map_or(&[], |code| code);
-                    wire::encode_client_frame(
-                        OpCode::Control(Control::Close),
-                        echo,
-                        &mut self.outbuf,
-                    );
+                    encode_masked(OP_CLOSE, echo, rand::random(), &mut self.outbuf);
                     let _ = self.write_pending();
-                    CloseReason::ByServer(wire::close_code(payload))
+                    CloseReason::ByServer(close_code(payload))
                 };
                 self.fail(reason, sink);
             }
-            OpCode::Control(_) | OpCode::Data(_) => {} // pong; reserved codes are rejected by the decoder
+            _ => match self.assembler.push(frame, payload, MAX_FRAME_PAYLOAD) {
+                Ok(Some((kind, message))) => {
+                    self.deliver(kind == MessageKind::Binary, &message, sink);
+                }
+                Ok(None) => {}
+                Err(error) => self.fail(CloseReason::Protocol(error.to_string()), sink),
+            },
         }
     }
 
@@ -405,178 +383,5 @@ impl ClientConn {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::frame::apply_mask;
-    use mio::{Events, Poll};
-    use std::io::{BufRead, BufReader};
-    use std::net::{Shutdown, TcpListener};
-    use std::time::{Duration, Instant};
-    use tungstenite::handshake::derive_accept_key;
-
-    fn raw_frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
-        assert!(payload.len() < 126);
-        let mut frame = vec![first_byte, payload.len() as u8];
-        frame.extend_from_slice(payload);
-        frame
-    }
-
-    /// Reads one masked client frame; returns (opcode, unmasked payload).
-    fn read_client_frame(reader: &mut impl Read) -> (u8, Vec<u8>) {
-        let mut head = [0u8; 2];
-        reader.read_exact(&mut head).unwrap();
-        assert_ne!(head[1] & 0x80, 0, "client frames must be masked");
-        let length = (head[1] & 0x7f) as usize;
-        let mut mask = [0u8; 4];
-        reader.read_exact(&mut mask).unwrap();
-        let mut payload = vec![0u8; length];
-        reader.read_exact(&mut payload).unwrap();
-        apply_mask(&mut payload, mask, 0);
-        (head[0] & 0x0f, payload)
-    }
-
-    /// Accepts one client and answers its upgrade request with 101.
-    fn accept_upgrade(
-        listener: &TcpListener,
-    ) -> (std::net::TcpStream, BufReader<std::net::TcpStream>) {
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut key = String::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if let Some(value) = line.strip_prefix("Sec-WebSocket-Key: ") {
-                key = value.trim().to_string();
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let accept = derive_accept_key(key.as_bytes());
-        let head = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-        );
-        (&stream).write_all(head.as_bytes()).unwrap();
-        (stream, reader)
-    }
-
-    /// Drives a client until it closes; starts the close itself once open if asked.
-    fn drive(addr: SocketAddr, close_when_open: bool) -> Vec<String> {
-        let mut poll = Poll::new().unwrap();
-        let mut conn = ClientConn::connect(addr, None).unwrap();
-        conn.register(poll.registry(), Token(7)).unwrap();
-        let mut events = Events::with_capacity(8);
-        let mut scratch = vec![0u8; 16]; // tiny, so frames arrive in pieces
-        let mut seen = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while conn.phase() != Phase::Closed && Instant::now() < deadline {
-            poll.poll(&mut events, Some(Duration::from_millis(100)))
-                .unwrap();
-            conn.on_ready(&mut scratch, &addr.to_string(), "/", &mut |event| {
-                seen.push(match event {
-                    ConnEvent::Opened => "opened".to_string(),
-                    ConnEvent::Message { binary, payload } => {
-                        format!("message {binary} {payload:?}")
-                    }
-                    ConnEvent::Closed(reason) => format!("closed: {reason}"),
-                })
-            });
-            if close_when_open && conn.is_open() {
-                conn.start_close();
-            }
-        }
-        seen
-    }
-
-    #[test]
-    fn walks_through_handshake_greeting_ping_fragments_and_server_close() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = std::thread::spawn(move || {
-            let (stream, mut reader) = accept_upgrade(&listener);
-            let mut out = raw_frame(0x81, b"Hello, World!");
-            out.extend(raw_frame(0x89, b"are you there"));
-            out.extend(raw_frame(0x02, &[1, 2, 3]));
-            out.extend(raw_frame(0x80, &[4, 5]));
-            out.extend(raw_frame(0x88, &1001u16.to_be_bytes()));
-            (&stream).write_all(&out).unwrap();
-            [
-                read_client_frame(&mut reader),
-                read_client_frame(&mut reader),
-            ]
-        });
-        let seen = drive(addr, false);
-        assert_eq!(
-            seen,
-            [
-                "opened",
-                "message true [1, 2, 3, 4, 5]",
-                "closed: closed by the server with status 1001"
-            ]
-        );
-        let [pong, close] = server.join().unwrap();
-        assert_eq!(
-            pong,
-            (0xA, b"are you there".to_vec()),
-            "pong echoes the ping"
-        );
-        assert_eq!(
-            close,
-            (0x8, 1001u16.to_be_bytes().to_vec()),
-            "close echoes the status"
-        );
-    }
-
-    #[test]
-    fn our_close_waits_for_the_server_to_hang_up() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = std::thread::spawn(move || {
-            let (stream, mut reader) = accept_upgrade(&listener);
-            (&stream)
-                .write_all(&raw_frame(0x81, b"Hello, World!"))
-                .unwrap();
-            let close = read_client_frame(&mut reader);
-            (&stream).write_all(&raw_frame(0x88, &close.1)).unwrap();
-            std::thread::sleep(Duration::from_millis(50));
-            // The client must still be connected here: the server hangs up first.
-            let mut probe = [0u8; 1];
-            stream
-                .set_read_timeout(Some(Duration::from_millis(10)))
-                .unwrap();
-            let client_hung_up = matches!((&stream).read(&mut probe), Ok(0));
-            stream.shutdown(Shutdown::Both).unwrap();
-            (close, client_hung_up)
-        });
-        assert_eq!(drive(addr, true), ["opened", "closed: closed by us"]);
-        let (close, client_hung_up) = server.join().unwrap();
-        assert_eq!(close, (0x8, 1000u16.to_be_bytes().to_vec()));
-        assert!(!client_hung_up, "the client closed TCP before the server");
-    }
-
-    #[test]
-    fn refused_connection_reports_an_error() {
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap(); // closed again
-        let mut poll = Poll::new().unwrap();
-        let mut conn = ClientConn::connect(addr, None).unwrap();
-        conn.register(poll.registry(), Token(1)).unwrap();
-        let mut events = Events::with_capacity(8);
-        let mut scratch = vec![0u8; 64];
-        let mut closed = None;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while closed.is_none() && Instant::now() < deadline {
-            poll.poll(&mut events, Some(Duration::from_millis(100)))
-                .unwrap();
-            conn.on_ready(&mut scratch, "x", "/", &mut |event| {
-                if let ConnEvent::Closed(reason) = event {
-                    closed = Some(reason.to_string());
-                }
-            });
-        }
-        assert!(closed.expect("no close event").starts_with("socket error"));
-    }
-}
+#[path = "conn_tests.rs"]
+mod tests;

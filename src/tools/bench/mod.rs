@@ -12,7 +12,6 @@ mod book;
 mod clock;
 mod conn;
 mod fanout;
-mod handshake;
 mod idle;
 mod latency;
 mod pool;
@@ -24,7 +23,6 @@ mod report;
 mod socket;
 mod waits;
 mod window;
-mod wire;
 
 pub use args::BenchArgs;
 use args::Scenario;

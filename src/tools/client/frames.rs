@@ -1,17 +1,17 @@
-//! Frames on the client's socket, encoded and decoded with tungstenite's frame
-//! types: a writer shared by the threads that send, and a reader that yields
-//! whole frames.
+//! Frames on the client's blocking socket, encoded and decoded by
+//! [`crate::protocol::client`]: a writer shared by the threads that send, and
+//! a reader that yields whole frames.
 
 use crate::observe::trace::{self, Direction};
-use std::io::{self, Cursor, Read, Write};
+use crate::protocol::client::{ServerFrame, encode_close, encode_masked};
+use crate::protocol::frame::OP_PONG;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Mutex;
-use tungstenite::protocol::frame::coding::{CloseCode, OpCode};
-use tungstenite::protocol::frame::{CloseFrame, Frame, FrameHeader};
 
 /// The largest frame payload the client accepts; a header claiming more ends
 /// the connection before anything is allocated for it.
-pub const MAX_FRAME_PAYLOAD: u64 = 64 * 1024 * 1024;
+pub const MAX_FRAME_PAYLOAD: usize = 64 * 1024 * 1024;
 
 /// Sends masked frames; shared by the input side and the reader (which answers
 /// pings and close frames).
@@ -37,10 +37,10 @@ impl FrameWriter {
         }
     }
 
-    /// Sends a whole message, or a ping or pong, as one frame (Close goes through
-    /// [`FrameWriter::send_close`]).
+    /// Sends a whole message, or a ping or pong, as one frame with `opcode`
+    /// (Close goes through [`FrameWriter::send_close`]).
     /// Nothing may follow a Close, so this fails once one has been sent.
-    pub fn send(&self, opcode: OpCode, payload: Vec<u8>) -> io::Result<()> {
+    pub fn send(&self, opcode: u8, payload: &[u8]) -> io::Result<()> {
         let mut state = self.lock();
         if state.close_sent {
             return Err(io::Error::new(
@@ -48,37 +48,34 @@ impl FrameWriter {
                 "the connection is closing",
             ));
         }
-        let header = FrameHeader {
-            is_final: true,
-            opcode,
-            ..FrameHeader::default()
-        };
-        self.write_frame(&mut state, Frame::from_payload(header, payload.into()))
+        self.write_frame(&mut state, |mask, wire| {
+            encode_masked(opcode, payload, mask, wire)
+        })
     }
 
     /// Answers a ping, unless a Close has gone out: nothing may follow a Close.
-    pub fn send_pong(&self, payload: Vec<u8>) -> io::Result<()> {
+    pub fn send_pong(&self, payload: &[u8]) -> io::Result<()> {
         let mut state = self.lock();
         if state.close_sent {
             return Ok(());
         }
-        let frame = Frame::pong(payload);
-        self.write_frame(&mut state, frame)
+        self.write_frame(&mut state, |mask, wire| {
+            encode_masked(OP_PONG, payload, mask, wire)
+        })
     }
 
     /// Sends Close with `code` and `reason` unless one was sent already;
     /// returns whether this call sent it.
-    pub fn send_close(&self, code: CloseCode, reason: &str) -> io::Result<bool> {
+    pub fn send_close(&self, code: u16, reason: &str) -> io::Result<bool> {
         let mut state = self.lock();
         if state.close_sent {
             return Ok(false);
         }
         state.close_sent = true;
-        let frame = Frame::close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }));
-        self.write_frame(&mut state, frame).map(|()| true)
+        self.write_frame(&mut state, |mask, wire| {
+            encode_close(code, reason, mask, wire)
+        })
+        .map(|()| true)
     }
 
     /// Whether a Close has gone out.
@@ -98,12 +95,15 @@ impl FrameWriter {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Masks the frame with a fresh random key (RFC 6455 section 5.3: every
-    /// client frame, a new key each time), encodes, traces and writes it.
-    fn write_frame(&self, state: &mut WriterState, mut frame: Frame) -> io::Result<()> {
-        frame.header_mut().mask = Some(rand::random());
-        let mut wire = Vec::with_capacity(frame.len());
-        frame.format(&mut wire).map_err(io::Error::other)?;
+    /// Encodes a frame masked with a fresh random key (RFC 6455 section 5.3:
+    /// every client frame, a new key each time), traces and writes it.
+    fn write_frame(
+        &self,
+        state: &mut WriterState,
+        encode: impl FnOnce([u8; 4], &mut Vec<u8>),
+    ) -> io::Result<()> {
+        let mut wire = Vec::new();
+        encode(rand::random(), &mut wire);
         if self.trace {
             eprint!("{}", trace::frame_line(Direction::ClientToServer, &wire));
         }
@@ -111,18 +111,12 @@ impl FrameWriter {
     }
 }
 
-/// A frame as received: its header and its (unmasked) payload.
-pub struct ReceivedFrame {
-    /// FIN, RSV, opcode and mask as the server sent them.
-    pub header: FrameHeader,
-    /// The payload, unmasked if the server masked it.
-    pub payload: Vec<u8>,
-}
-
 /// Reads whole frames from the socket.
 pub struct FrameReader {
     stream: TcpStream,
     buffer: Vec<u8>,
+    /// Bytes at the front of `buffer` that the last frame returned occupies.
+    consumed: usize,
     trace: bool,
 }
 
@@ -132,44 +126,29 @@ impl FrameReader {
         FrameReader {
             stream,
             buffer: leftover,
+            consumed: 0,
             trace,
         }
     }
 
-    /// The next frame, or `None` when the server closed the TCP connection
-    /// between frames.
-    pub fn next_frame(&mut self) -> io::Result<Option<ReceivedFrame>> {
+    /// The next frame's header and payload, or `None` when the server closed
+    /// the TCP connection between frames. The frame is traced as it came,
+    /// before anyone checks it.
+    pub fn next_frame(&mut self) -> io::Result<Option<(ServerFrame, &[u8])>> {
+        self.buffer.drain(..self.consumed);
+        self.consumed = 0;
         loop {
-            let mut cursor = Cursor::new(&self.buffer[..]);
-            let parsed = FrameHeader::parse(&mut cursor)
+            let parsed = ServerFrame::parse_header(&self.buffer, MAX_FRAME_PAYLOAD)
                 .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error.to_string()))?;
-            if let Some((header, length)) = parsed {
-                if length > MAX_FRAME_PAYLOAD {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "frame of {length} bytes is over the client's {MAX_FRAME_PAYLOAD}-byte limit"
-                        ),
-                    ));
+            if let Some(header) = parsed
+                && self.buffer.len() >= header.frame_len()
+            {
+                if self.trace {
+                    let wire = &self.buffer[..header.frame_len()];
+                    eprint!("{}", trace::frame_line(Direction::ServerToClient, wire));
                 }
-                let header_len = cursor.position() as usize;
-                let total = header_len + length as usize;
-                if self.buffer.len() >= total {
-                    if self.trace {
-                        eprint!(
-                            "{}",
-                            trace::frame_line(Direction::ServerToClient, &self.buffer[..total])
-                        );
-                    }
-                    let mut payload = self.buffer[header_len..total].to_vec();
-                    self.buffer.drain(..total);
-                    if let Some(key) = header.mask {
-                        for (index, byte) in payload.iter_mut().enumerate() {
-                            *byte ^= key[index % 4];
-                        }
-                    }
-                    return Ok(Some(ReceivedFrame { header, payload }));
-                }
+                self.consumed = header.frame_len();
+                return Ok(Some((header, &self.buffer[header.payload()])));
             }
             let mut chunk = [0u8; 16 * 1024];
             let read = self.stream.read(&mut chunk)?;

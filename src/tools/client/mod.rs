@@ -9,10 +9,11 @@ mod frames;
 mod handshake;
 mod output;
 mod receive;
-mod url;
 
+use crate::protocol::client::{RequestOptions, Scheme, UrlError, WsUrl};
+use crate::protocol::frame::{OP_BINARY, OP_TEXT, close_code};
 use frames::{FrameReader, FrameWriter};
-use handshake::{HandshakeError, RequestOptions};
+use handshake::HandshakeError;
 use receive::{ReaderEvent, ReceiveOptions};
 use std::io::{self, BufRead, IsTerminal};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -21,8 +22,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
-use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use url::WsUrl;
 
 /// How long to wait for the TCP connection and for the handshake response.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -102,15 +101,14 @@ enum Event {
 }
 
 fn connect_and_talk(args: &ClientArgs) -> Result<(), String> {
-    let url = WsUrl::parse(&args.url)?;
+    let url = parse_url(&args.url)?;
     let options = RequestOptions {
-        key: args.key.clone(),
         origin: args.origin.clone(),
         token: args.token.clone(),
         subprotocols: args.subprotocols.clone(),
         extra_headers: args.headers.clone(),
     };
-    let request = handshake::build_request(&url, &options)?;
+    let request = handshake::build_request(&url, args.key.clone(), &options)?;
     let mut stream = connect(&url)?;
     let accepted = match handshake::perform(&mut stream, &request, args.trace) {
         Ok(accepted) => accepted,
@@ -169,20 +167,35 @@ fn connect_and_talk(args: &ClientArgs) -> Result<(), String> {
         drop(events_tx);
     }
 
-    let opcode = OpCode::Data(if args.binary {
-        Data::Binary
-    } else {
-        Data::Text
-    });
+    let opcode = if args.binary { OP_BINARY } else { OP_TEXT };
     for text in &args.send {
         writer
-            .send(opcode, text.as_bytes().to_vec())
+            .send(opcode, text.as_bytes())
             .map_err(|e| format!("sending failed: {e}"))?;
     }
     let close_at_once = !args.send.is_empty() && args.count.is_none() && args.wait.is_none();
     let outcome = talk(args, &writer, &events, opcode, close_at_once);
     writer.shutdown();
     outcome
+}
+
+/// Parses the URL; `wss://` needs TLS, which the client does not speak.
+fn parse_url(text: &str) -> Result<WsUrl, String> {
+    match WsUrl::parse(text) {
+        Ok(url) if url.scheme == Scheme::Ws => Ok(url),
+        Ok(_) => Err(
+            "wss:// needs TLS, which wsrelay client does not support; use ws:// \
+                      (for a TLS endpoint, put a local TLS tunnel in front)"
+                .to_string(),
+        ),
+        Err(UrlError::Scheme(scheme)) => Err(format!(
+            "unsupported scheme {scheme:?}: wsrelay client speaks ws:// only"
+        )),
+        Err(UrlError::UserInfo) => {
+            Err("user:password@ in the URL is not supported: use --header or --token".to_string())
+        }
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// Connects with a bounded wait, trying each address the host resolves to.
@@ -260,7 +273,7 @@ fn talk(
     args: &ClientArgs,
     writer: &FrameWriter,
     events: &Receiver<Event>,
-    opcode: OpCode,
+    opcode: u8,
     close_at_once: bool,
 ) -> Result<(), String> {
     let wait_deadline = args.wait.map(|wait| Instant::now() + wait);
@@ -281,12 +294,12 @@ fn talk(
                 if writer.close_sent() {
                     continue;
                 }
-                if opcode == OpCode::Data(Data::Text) && std::str::from_utf8(&line).is_err() {
+                if opcode == OP_TEXT && std::str::from_utf8(&line).is_err() {
                     eprintln!("wsrelay client: line not sent: it is not UTF-8 (use --binary)");
                     continue;
                 }
                 writer
-                    .send(opcode, line)
+                    .send(opcode, &line)
                     .map_err(|e| format!("sending failed: {e}"))?;
             }
             Ok(Event::InputEnded) => start_close(writer, &mut progress),
@@ -327,7 +340,7 @@ fn start_close(writer: &FrameWriter, progress: &mut Progress) {
         progress.closing_deadline = Some(Instant::now() + CLOSE_TIMEOUT);
     }
     // If the socket is already broken, the reader thread reports how.
-    let _ = writer.send_close(CloseCode::Normal, "");
+    let _ = writer.send_close(close_code::NORMAL, "");
 }
 
 /// Whether the connection ended the way the flags asked for.

@@ -1,11 +1,12 @@
 //! The reader thread: turns frames into messages, prints them, answers pings
 //! and the server's Close, and enforces the protocol rules a client must check.
 
-use super::frames::{FrameReader, FrameWriter, MAX_FRAME_PAYLOAD, ReceivedFrame};
+use super::frames::{FrameReader, FrameWriter, MAX_FRAME_PAYLOAD};
 use super::output::{Received, format_message};
+use crate::protocol::client::{Assembler, parse_close};
+use crate::protocol::frame::{MessageKind, OP_CLOSE, OP_PING, OP_PONG, close_code};
 use std::io::{self, Write};
 use std::sync::Arc;
-use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 
 /// What the reader tells the main thread.
 #[derive(Debug)]
@@ -34,8 +35,17 @@ pub struct ReceiveOptions {
 /// A violation of RFC 6455 by the server, answered with a Close of `code`.
 #[derive(Debug)]
 struct ProtocolViolation {
-    code: CloseCode,
+    code: u16,
     reason: String,
+}
+
+impl ProtocolViolation {
+    fn new(code: u16, reason: impl ToString) -> ProtocolViolation {
+        ProtocolViolation {
+            code,
+            reason: reason.to_string(),
+        }
+    }
 }
 
 /// Why the receive loop stopped.
@@ -70,7 +80,7 @@ pub fn run_reader(
         }
         Stop::Io(error) if error.kind() == io::ErrorKind::InvalidData => {
             let reason = error.to_string();
-            let _ = writer.send_close(CloseCode::Protocol, &reason);
+            let _ = writer.send_close(close_code::PROTOCOL_ERROR, &reason);
             Err(format!("protocol error by the server: {reason}"))
         }
         Stop::Io(error) => Err(format!("connection failed: {error}")),
@@ -84,11 +94,11 @@ fn receive_loop(
     events: &impl Fn(ReaderEvent),
     options: &ReceiveOptions,
 ) -> Stop {
-    let mut assembler = MessageAssembler::default();
+    let mut assembler = Assembler::default();
     let mut printed = 0u64;
     let mut close_received = false;
     loop {
-        let frame = match reader.next_frame() {
+        let (header, payload) = match reader.next_frame() {
             Ok(Some(frame)) => frame,
             Ok(None) => return Stop::Eof,
             Err(error) => return Stop::Io(error),
@@ -97,39 +107,33 @@ fn receive_loop(
             // Nothing may follow a Close; wait for the server to end TCP.
             continue;
         }
-        if let Err(violation) = check_frame(&frame) {
-            return Stop::Violation(violation);
+        if let Err(error) = header.check() {
+            return Stop::Violation(ProtocolViolation::new(close_code::PROTOCOL_ERROR, error));
         }
-        let message = match frame.header.opcode {
-            OpCode::Control(Control::Ping) => {
-                if let Err(error) = writer.send_pong(frame.payload) {
+        let message = match header.opcode {
+            OP_PING => {
+                if let Err(error) = writer.send_pong(payload) {
                     return Stop::Io(error);
                 }
                 continue;
             }
-            OpCode::Control(Control::Pong) => continue,
-            OpCode::Control(Control::Close) => {
+            OP_PONG => continue,
+            OP_CLOSE => {
                 close_received = true;
-                let (code, reason) = match parse_close(&frame.payload) {
-                    Ok(close) => close,
-                    Err(violation) => return Stop::Violation(violation),
-                };
-                let reply = code.map_or(CloseCode::Normal, CloseCode::from);
-                let server_started_it = match writer.send_close(reply, "") {
-                    Ok(sent_now) => sent_now,
-                    Err(error) => return Stop::Io(error),
-                };
-                // A Close the client asked for is no news; one the server started is.
-                if options.json && server_started_it {
-                    print_line(&Received::Close(code, reason.clone()), true);
+                if let Err(stop) = answer_close(payload, writer, events, options) {
+                    return stop;
                 }
-                events(ReaderEvent::ServerClosed { code, reason });
                 continue;
             }
-            _ => match assembler.push(frame) {
-                Ok(Some(message)) => message,
+            _ => match assembler.push(&header, payload, MAX_FRAME_PAYLOAD) {
+                Ok(Some((kind, data))) => match received(kind, data.into_owned()) {
+                    Ok(message) => message,
+                    Err(violation) => return Stop::Violation(violation),
+                },
                 Ok(None) => continue,
-                Err(violation) => return Stop::Violation(violation),
+                Err(error) => {
+                    return Stop::Violation(ProtocolViolation::new(error.close_code(), error));
+                }
             },
         };
         if options.count.is_some_and(|count| printed >= count) {
@@ -143,6 +147,29 @@ fn receive_loop(
     }
 }
 
+/// Answers the server's Close with its code (unless the client's Close went
+/// first) and reports it.
+fn answer_close(
+    payload: &[u8],
+    writer: &FrameWriter,
+    events: &impl Fn(ReaderEvent),
+    options: &ReceiveOptions,
+) -> Result<(), Stop> {
+    let (code, reason) = parse_close(payload)
+        .map_err(|error| Stop::Violation(ProtocolViolation::new(error.close_code(), error)))?;
+    let reply = code.unwrap_or(close_code::NORMAL);
+    let server_started_it = writer.send_close(reply, "").map_err(Stop::Io)?;
+    // A Close the client asked for is no news; one the server started is.
+    if options.json && server_started_it {
+        print_line(&Received::Close(code, reason.to_string()), true);
+    }
+    events(ReaderEvent::ServerClosed {
+        code,
+        reason: reason.to_string(),
+    });
+    Ok(())
+}
+
 /// Prints one message to stdout; a closed stdout is not worth failing over.
 fn print_line(message: &Received, json: bool) {
     if let Some(line) = format_message(message, json) {
@@ -150,194 +177,34 @@ fn print_line(message: &Received, json: bool) {
     }
 }
 
-/// The per-frame rules of RFC 6455 section 5 that a client checks.
-fn check_frame(frame: &ReceivedFrame) -> Result<(), ProtocolViolation> {
-    let header = &frame.header;
-    let violation = |reason: &str| {
-        Err(ProtocolViolation {
-            code: CloseCode::Protocol,
-            reason: reason.to_string(),
-        })
-    };
-    if header.mask.is_some() {
-        return violation("the server masked a frame (RFC 6455 section 5.1 forbids it)");
-    }
-    if header.rsv1 || header.rsv2 || header.rsv3 {
-        return violation("RSV bits set without a negotiated extension");
-    }
-    if let OpCode::Control(_) = header.opcode {
-        if !header.is_final {
-            return violation("fragmented control frame");
-        }
-        if frame.payload.len() > 125 {
-            return violation("control frame payload over 125 bytes");
-        }
-    }
-    Ok(())
-}
-
-/// The code and reason of a Close payload (empty, or a code and UTF-8 reason).
-fn parse_close(payload: &[u8]) -> Result<(Option<u16>, String), ProtocolViolation> {
-    match payload {
-        [] => Ok((None, String::new())),
-        [_] => Err(ProtocolViolation {
-            code: CloseCode::Protocol,
-            reason: "Close payload of one byte".into(),
-        }),
-        [high, low, reason @ ..] => {
-            let code = u16::from_be_bytes([*high, *low]);
-            if !CloseCode::from(code).is_allowed() {
-                return Err(ProtocolViolation {
-                    code: CloseCode::Protocol,
-                    reason: format!("Close code {code} may not be sent"),
-                });
-            }
-            let reason = String::from_utf8(reason.to_vec()).map_err(|_| ProtocolViolation {
-                code: CloseCode::Invalid,
-                reason: "Close reason is not UTF-8".into(),
-            })?;
-            Ok((Some(code), reason))
-        }
-    }
-}
-
-/// Joins fragments into whole messages.
-#[derive(Default)]
-struct MessageAssembler {
-    /// The message being received: whether it is text, and its bytes so far.
-    partial: Option<(bool, Vec<u8>)>,
-}
-
-impl MessageAssembler {
-    /// Adds a data frame; returns the message it completes, if any.
-    fn push(&mut self, frame: ReceivedFrame) -> Result<Option<Received>, ProtocolViolation> {
-        let violation = |code, reason: &str| ProtocolViolation {
-            code,
-            reason: reason.to_string(),
-        };
-        let (is_text, mut data) = match (frame.header.opcode, self.partial.take()) {
-            (OpCode::Data(Data::Continue), Some((is_text, mut data))) => {
-                if (data.len() + frame.payload.len()) as u64 > MAX_FRAME_PAYLOAD {
-                    return Err(violation(
-                        CloseCode::Size,
-                        "message over the client's size limit",
-                    ));
-                }
-                data.extend_from_slice(&frame.payload);
-                (is_text, data)
-            }
-            (OpCode::Data(Data::Continue), None) => {
-                return Err(violation(
-                    CloseCode::Protocol,
-                    "continuation frame without a message to continue",
-                ));
-            }
-            (OpCode::Data(Data::Text | Data::Binary), Some(_)) => {
-                return Err(violation(
-                    CloseCode::Protocol,
-                    "new message before the last one was finished",
-                ));
-            }
-            (OpCode::Data(Data::Text), None) => (true, frame.payload),
-            (OpCode::Data(Data::Binary), None) => (false, frame.payload),
-            (opcode, _) => {
-                return Err(violation(
-                    CloseCode::Protocol,
-                    &format!("unexpected opcode {opcode}"),
-                ));
-            }
-        };
-        if !frame.header.is_final {
-            self.partial = Some((is_text, data));
-            return Ok(None);
-        }
-        if !is_text {
-            return Ok(Some(Received::Binary(data)));
-        }
-        match String::from_utf8(std::mem::take(&mut data)) {
-            Ok(text) => Ok(Some(Received::Text(text))),
-            Err(_) => Err(violation(
-                CloseCode::Invalid,
+/// A whole message as printed: text must be UTF-8.
+fn received(kind: MessageKind, data: Vec<u8>) -> Result<Received, ProtocolViolation> {
+    match kind {
+        MessageKind::Binary => Ok(Received::Binary(data)),
+        MessageKind::Text => String::from_utf8(data).map(Received::Text).map_err(|_| {
+            ProtocolViolation::new(
+                close_code::INVALID_PAYLOAD,
                 "text message is not valid UTF-8",
-            )),
-        }
+            )
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tungstenite::protocol::frame::FrameHeader;
-
-    fn frame(opcode: OpCode, is_final: bool, payload: &[u8]) -> ReceivedFrame {
-        ReceivedFrame {
-            header: FrameHeader {
-                is_final,
-                opcode,
-                ..FrameHeader::default()
-            },
-            payload: payload.to_vec(),
-        }
-    }
-
-    const TEXT: OpCode = OpCode::Data(Data::Text);
-    const CONTINUE: OpCode = OpCode::Data(Data::Continue);
 
     #[test]
-    fn fragments_are_joined() {
-        let mut assembler = MessageAssembler::default();
-        assert!(
-            assembler
-                .push(frame(TEXT, false, b"Hel"))
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            assembler
-                .push(frame(CONTINUE, false, b"lo, "))
-                .unwrap()
-                .is_none()
-        );
-        let message = assembler.push(frame(CONTINUE, true, b"World!")).unwrap();
-        assert_eq!(message, Some(Received::Text("Hello, World!".into())));
-    }
-
-    #[test]
-    fn bad_sequences_and_bad_utf8_are_violations() {
-        let mut assembler = MessageAssembler::default();
-        assert!(assembler.push(frame(CONTINUE, true, b"x")).is_err());
-        let mut assembler = MessageAssembler::default();
-        assembler.push(frame(TEXT, false, b"a")).unwrap();
-        assert!(assembler.push(frame(TEXT, true, b"b")).is_err());
-        let mut assembler = MessageAssembler::default();
-        let error = assembler
-            .push(frame(TEXT, true, &[0xff, 0xfe]))
-            .err()
-            .unwrap();
-        assert_eq!(error.code, CloseCode::Invalid);
-    }
-
-    #[test]
-    fn masked_fragmented_or_oversized_control_frames_are_refused() {
-        let mut masked = frame(TEXT, true, b"x");
-        masked.header.mask = Some([1, 2, 3, 4]);
-        assert!(check_frame(&masked).is_err());
-        assert!(check_frame(&frame(OpCode::Control(Control::Ping), false, b"")).is_err());
-        assert!(check_frame(&frame(OpCode::Control(Control::Ping), true, &[0; 126])).is_err());
-        assert!(check_frame(&frame(OpCode::Control(Control::Ping), true, &[0; 125])).is_ok());
-    }
-
-    #[test]
-    fn close_payloads() {
-        assert_eq!(parse_close(&[]).ok(), Some((None, String::new())));
+    fn text_must_be_utf8() {
         assert_eq!(
-            parse_close(b"\x03\xe8bye").ok(),
-            Some((Some(1000), "bye".into()))
+            received(MessageKind::Text, b"hi".to_vec()).ok(),
+            Some(Received::Text("hi".into()))
         );
-        assert!(parse_close(&[3]).is_err());
-        assert!(
-            parse_close(b"\x03\xed").is_err(),
-            "1005 never goes on the wire"
+        let error = received(MessageKind::Text, vec![0xff, 0xfe]).err().unwrap();
+        assert_eq!(error.code, 1007);
+        assert_eq!(
+            received(MessageKind::Binary, vec![0xff]).ok(),
+            Some(Received::Binary(vec![0xff]))
         );
     }
 }
