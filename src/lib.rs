@@ -24,7 +24,7 @@ pub fn serve_main(args: config::ServeArgs) -> ExitCode {
     // A dead thread must not leave a half-working relay behind.
     reactor::panics::install();
     let ceiling = policy::os_limits::raise_fd_limit();
-    let workers = config.workers;
+    let workers = config.listen.workers;
     let handle = match reactor::server::start(config) {
         Ok(handle) => handle,
         Err(error) => {

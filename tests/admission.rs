@@ -12,7 +12,7 @@ use tungstenite::Message;
 #[test]
 fn a_foreign_origin_gets_403_while_listed_origins_connect() {
     let relay = Relay::start_with(|c| {
-        c.origins =
+        c.admission.origins =
             wsrelay::policy::OriginPolicy::new(&["https://app.example".into()], false).unwrap();
     });
     let host = relay.addr.to_string();
@@ -38,7 +38,7 @@ fn the_relays_own_origin_connects_only_when_listed() {
     let own_upgrade =
         |host: &str| upgrade_request("/", host, &format!("Origin: http://{host}\r\n"));
     let unlisted = Relay::start_with(|c| {
-        c.origins =
+        c.admission.origins =
             wsrelay::policy::OriginPolicy::new(&["https://app.example".into()], false).unwrap();
     });
     assert_eq!(status_of(unlisted.addr, &rebinding), 403);
@@ -48,8 +48,9 @@ fn the_relays_own_origin_connects_only_when_listed() {
     let host = format!("127.0.0.1:{}", support::process::free_port());
     let own = own_upgrade(&host);
     let listed = Relay::start_with(|c| {
-        c.listen = host.parse().unwrap();
-        c.origins = wsrelay::policy::OriginPolicy::new(&[format!("http://{host}")], false).unwrap();
+        c.listen.addr = host.parse().unwrap();
+        c.admission.origins =
+            wsrelay::policy::OriginPolicy::new(&[format!("http://{host}")], false).unwrap();
     });
     assert_eq!(status_of(listed.addr, &own), 101);
     assert_eq!(status_of(listed.addr, &rebinding), 403);
@@ -58,7 +59,7 @@ fn the_relays_own_origin_connects_only_when_listed() {
 #[test]
 fn require_origin_refuses_clients_without_one() {
     let relay = Relay::start_with(|c| {
-        c.origins = wsrelay::policy::OriginPolicy::new(&[], true).unwrap();
+        c.admission.origins = wsrelay::policy::OriginPolicy::new(&[], true).unwrap();
     });
     let host = relay.addr.to_string();
     assert_eq!(status_of(relay.addr, &upgrade_request("/", &host, "")), 403);
@@ -68,7 +69,7 @@ fn require_origin_refuses_clients_without_one() {
 
 #[test]
 fn without_the_token_401_with_it_in_either_form_101() {
-    let relay = Relay::start_with(|c| c.token = Some("open sesame".into()));
+    let relay = Relay::start_with(|c| c.admission.token = Some("open sesame".into()));
     let host = relay.addr.to_string();
     assert_eq!(status_of(relay.addr, &upgrade_request("/", &host, "")), 401);
     let wrong = upgrade_request("/", &host, "Authorization: Bearer open-sesame\r\n");
@@ -104,7 +105,7 @@ fn try_connect(relay: &Relay) -> Result<Client, u16> {
 
 #[test]
 fn past_max_connections_new_sockets_get_503_and_others_are_served() {
-    let relay = Relay::start_with(|c| c.max_connections = Some(3));
+    let relay = Relay::start_with(|c| c.limits.max_connections = Some(3));
     let mut clients = connect_many(&relay, 3);
     for _ in 0..5 {
         assert_eq!(try_connect(&relay).unwrap_err(), 503);
@@ -126,7 +127,7 @@ fn past_max_connections_new_sockets_get_503_and_others_are_served() {
 
 #[test]
 fn max_connections_per_ip_refuses_the_extra_socket_with_503() {
-    let relay = Relay::start_with(|c| c.max_connections_per_ip = Some(2));
+    let relay = Relay::start_with(|c| c.limits.max_connections_per_ip = Some(2));
     let _two = connect_many(&relay, 2);
     assert_eq!(try_connect(&relay).unwrap_err(), 503);
     drop(_two);
@@ -139,8 +140,8 @@ fn max_connections_per_ip_refuses_the_extra_socket_with_503() {
 #[test]
 fn behind_a_trusted_proxy_the_forwarded_address_is_limited() {
     let relay = Relay::start_with(|c| {
-        c.max_connections_per_ip = Some(1);
-        c.trusted_proxies =
+        c.limits.max_connections_per_ip = Some(1);
+        c.admission.trusted_proxies =
             wsrelay::policy::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
     });
     let host = relay.addr.to_string();

@@ -58,7 +58,7 @@ fn flood(relay: &Relay) -> usize {
 #[test]
 fn slow_reader_closed_with_1008_while_others_get_everything() {
     let relay = Relay::start_with(|c| {
-        c.workers = 2;
+        c.listen.workers = 2;
     });
     let mut slow = RawClient::open(relay.addr, &[]);
     assert_eq!(flood(&relay), MESSAGES);
@@ -72,7 +72,7 @@ fn slow_reader_closed_with_1008_while_others_get_everything() {
 #[test]
 fn slow_reader_with_drop_policy_loses_messages_but_keeps_its_pongs() {
     let relay = Relay::start_with(|c| {
-        c.slow_consumer = SlowConsumer::Drop;
+        c.limits.slow_consumer = SlowConsumer::Drop;
     });
     let mut slow = RawClient::open(relay.addr, &[]);
     assert_eq!(flood(&relay), MESSAGES);

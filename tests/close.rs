@@ -43,7 +43,7 @@ fn client_close_gets_a_close_reply_and_the_socket_is_released() {
 }
 
 fn assert_closed_with(extra: &[u8], code: u16) {
-    let relay = Relay::start_with(|c| c.max_message = 1024);
+    let relay = Relay::start_with(|c| c.limits.max_message = 1024);
     let mut raw = RawClient::open(relay.addr, &[]);
     assert_eq!(raw.read_frame(), Some((0x81, b"Hello, World!".to_vec())));
     raw.send(extra);

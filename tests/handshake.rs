@@ -167,7 +167,7 @@ fn frame_in_the_same_write_as_the_handshake_is_not_lost() {
 
 #[test]
 fn subprotocol_is_the_first_offered_that_the_relay_accepts() {
-    let relay = Relay::start_with(|c| c.subprotocols = vec!["json".into(), "chat".into()]);
+    let relay = Relay::start_with(|c| c.listen.subprotocols = vec!["json".into(), "chat".into()]);
     let head = UPGRADE_HEAD.replace(
         "\r\n\r\n",
         "\r\nSec-WebSocket-Protocol: v9, chat, json\r\n\r\n",

@@ -17,7 +17,7 @@ const STALLED: usize = 500;
 fn stalled_half_requests_are_closed_after_the_timeout_while_new_clients_connect() {
     wsrelay::policy::os_limits::raise_fd_limit();
     let timeout = Duration::from_secs(2);
-    let relay = Relay::start_with(|c| c.handshake_timeout = timeout);
+    let relay = Relay::start_with(|c| c.limits.handshake_timeout = timeout);
     let started = Instant::now();
     let mut stalled: Vec<TcpStream> = (0..STALLED)
         .map(|_| {
@@ -112,7 +112,7 @@ fn a_client_that_answers_pings_stays_open_past_the_idle_timeout() {
 
 #[test]
 fn a_flooder_is_closed_with_1008_and_others_are_unaffected() {
-    let relay = Relay::start_with(|c| c.max_messages_per_sec = Some(20));
+    let relay = Relay::start_with(|c| c.limits.max_messages_per_sec = Some(20));
     let mut flooder = RawClient::open(relay.addr, &[]);
     assert_eq!(
         flooder.read_frame(),
@@ -150,7 +150,7 @@ fn a_flooder_is_closed_with_1008_and_others_are_unaffected() {
 
 #[test]
 fn a_message_over_the_inflight_budget_gets_1009_and_small_ones_pass() {
-    let relay = Relay::start_with(|c| c.max_inflight = 256 * 1024);
+    let relay = Relay::start_with(|c| c.limits.max_inflight = 256 * 1024);
     let mut trickler = RawClient::open(relay.addr, &[]);
     assert_eq!(
         trickler.read_frame(),

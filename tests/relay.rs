@@ -17,11 +17,11 @@ fn new_client_is_greeted() {
 
 #[test]
 fn custom_greeting_and_empty_greeting() {
-    let relay = Relay::start_with(|c| c.greeting = Some("welcome".into()));
+    let relay = Relay::start_with(|c| c.rooms.greeting = Some("welcome".into()));
     let mut client = connect_raw(&relay.url());
     assert_eq!(next_message(&mut client), Message::text("welcome"));
 
-    let silent = Relay::start_with(|c| c.greeting = None);
+    let silent = Relay::start_with(|c| c.rooms.greeting = None);
     let mut client = connect_raw(&silent.url());
     assert_silent(&mut client, Duration::from_millis(200));
 }
@@ -82,8 +82,8 @@ fn fragmented_message_is_forwarded_as_one_message() {
 #[test]
 fn echo_mode_answers_the_sender_only_and_does_not_greet() {
     let relay = Relay::start_with(|c| {
-        c.mode = wsrelay::config::Mode::Echo;
-        c.greeting = None;
+        c.rooms.mode = wsrelay::config::Mode::Echo;
+        c.rooms.greeting = None;
     });
     let mut a = connect_raw(&relay.url());
     let mut b = connect_raw(&relay.url());
@@ -95,7 +95,7 @@ fn echo_mode_answers_the_sender_only_and_does_not_greet() {
 
 #[test]
 fn clients_on_different_workers_all_receive() {
-    let relay = Relay::start_with(|c| c.workers = 4);
+    let relay = Relay::start_with(|c| c.listen.workers = 4);
     let mut clients = connect_many(&relay, 8);
     clients[3].send(Message::text("across threads")).unwrap();
     for (i, client) in clients.iter_mut().enumerate() {
@@ -111,7 +111,7 @@ fn clients_on_different_workers_all_receive() {
 fn fifty_clients_twenty_messages_each_exactly_once_in_order() {
     const CLIENTS: usize = 50;
     const MESSAGES: usize = 20;
-    let relay = Relay::start_with(|c| c.workers = 3);
+    let relay = Relay::start_with(|c| c.listen.workers = 3);
     let clients = connect_many(&relay, CLIENTS);
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(CLIENTS));
     let threads: Vec<_> = clients

@@ -43,7 +43,7 @@ fn two_rooms_do_not_leak_into_each_other() {
 
 #[test]
 fn members_on_different_workers_all_receive() {
-    let relay = Relay::start_with(|c| c.workers = 3);
+    let relay = Relay::start_with(|c| c.listen.workers = 3);
     let mut members: Vec<Client> = (0..9)
         .map(|_| connect_to(&relay, "/prices/btc-usd"))
         .collect();
@@ -60,7 +60,7 @@ fn members_on_different_workers_all_receive() {
 
 #[test]
 fn http_publish_reaches_all_members_and_reports_the_count() {
-    let relay = Relay::start_with(|c| c.workers = 2);
+    let relay = Relay::start_with(|c| c.listen.workers = 2);
     let mut members: Vec<Client> = (0..3)
         .map(|_| connect_to(&relay, "/prices/btc-usd"))
         .collect();
@@ -91,8 +91,8 @@ fn http_publish_reaches_all_members_and_reports_the_count() {
 #[test]
 fn bad_publish_requests_get_401_400_411_413() {
     let relay = Relay::start_with(|c| {
-        c.publish_token = Some("pub-secret".into());
-        c.max_message = 16;
+        c.rooms.publish_token = Some("pub-secret".into());
+        c.limits.max_message = 16;
     });
     let auth = "Authorization: Bearer pub-secret\r\n";
     let status = |answer: String| answer.split(' ').nth(1).unwrap_or_default().to_string();
@@ -157,7 +157,7 @@ fn publish_framing_other_than_a_plain_content_length_is_refused() {
 
 #[test]
 fn the_publish_token_works_in_the_query_as_for_upgrades() {
-    let relay = Relay::start_with(|c| c.publish_token = Some("pub secret".into()));
+    let relay = Relay::start_with(|c| c.rooms.publish_token = Some("pub secret".into()));
     let mut member = connect_to(&relay, "/feed");
     wait_open(&relay, 1);
     let answer = publish(&relay, "/publish/feed?token=pub%20secret", "", b"q");
@@ -175,8 +175,8 @@ fn an_ipv4_client_of_a_dual_stack_listener_publishes_as_loopback() {
         return;
     }
     let relay = Relay::start_with(|c| {
-        c.listen = "[::]:0".parse().unwrap();
-        c.max_connections_per_ip = Some(2);
+        c.listen.addr = "[::]:0".parse().unwrap();
+        c.limits.max_connections_per_ip = Some(2);
     });
     let v4: std::net::SocketAddr = ([127, 0, 0, 1], relay.addr.port()).into();
     let mut member = connect_raw(&format!("ws://{v4}/feed"));
@@ -199,8 +199,8 @@ fn an_ipv4_client_of_a_dual_stack_listener_publishes_as_loopback() {
 #[test]
 fn publisher_messages_reach_members_and_member_messages_reach_only_publishers() {
     let relay = Relay::start_with(|c| {
-        c.publish_token = Some("game-key".into());
-        c.workers = 2;
+        c.rooms.publish_token = Some("game-key".into());
+        c.listen.workers = 2;
     });
     let mut server1 = connect_to(&relay, "/game/1?role=publisher&token=game-key");
     let mut server2 = connect_to(&relay, "/game/1?role=publisher&token=game-key");
@@ -223,7 +223,7 @@ fn publisher_messages_reach_members_and_member_messages_reach_only_publishers() 
 
 #[test]
 fn publisher_role_needs_the_publish_token() {
-    let relay = Relay::start_with(|c| c.publish_token = Some("game-key".into()));
+    let relay = Relay::start_with(|c| c.rooms.publish_token = Some("game-key".into()));
     for path in ["/g?role=publisher", "/g?role=publisher&token=nope"] {
         let head = UPGRADE_HEAD.replacen("GET / ", &format!("GET {path} "), 1);
         let answer = http_exchange(relay.addr, head.as_bytes());
@@ -238,7 +238,7 @@ fn publisher_role_needs_the_publish_token() {
 
 #[test]
 fn publisher_only_rooms_drop_member_to_member_traffic() {
-    let relay = Relay::start_with(|c| c.rooms_publisher_only = vec!["/game/*".into()]);
+    let relay = Relay::start_with(|c| c.rooms.publisher_only = vec!["/game/*".into()]);
     let mut a = connect_to(&relay, "/game/7");
     let mut b = connect_to(&relay, "/game/7");
     let mut chat1 = connect_to(&relay, "/chat");
@@ -260,7 +260,7 @@ fn publisher_only_rooms_drop_member_to_member_traffic() {
 
 #[test]
 fn retain_gives_a_new_member_the_last_price_after_the_greeting() {
-    let relay = Relay::start_with(|c| c.retain = true);
+    let relay = Relay::start_with(|c| c.rooms.retain = true);
     let answer = publish(&relay, "/publish/prices/btc-usd", "", b"41000");
     assert!(answer.contains("\"recipients\": 0"), "{answer}");
     let answer = publish(&relay, "/publish/prices/btc-usd", "", b"41500");

@@ -97,7 +97,7 @@ fn metrics_read_alike_by_prometheus_client() {
 /// A relay with `--admin-listen` on a port of its own, and that port's address.
 fn relay_with_admin(tweak: impl FnOnce(&mut wsrelay::config::Config)) -> (Relay, SocketAddr) {
     let relay = Relay::start_with(|c| {
-        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.observe.admin_listen = Some("127.0.0.1:0".parse().unwrap());
         tweak(c);
     });
     let admin = relay.handle().admin_addr().expect("admin address");
@@ -106,7 +106,7 @@ fn relay_with_admin(tweak: impl FnOnce(&mut wsrelay::config::Config)) -> (Relay,
 
 #[test]
 fn admin_listen_moves_health_and_metrics_and_keeps_answering_during_shutdown() {
-    let (relay, admin) = relay_with_admin(|c| c.shutdown_timeout = Duration::from_secs(3));
+    let (relay, admin) = relay_with_admin(|c| c.listen.shutdown_timeout = Duration::from_secs(3));
     assert!(http_get(relay.addr, "/metrics").starts_with("HTTP/1.1 404 "));
     assert!(http_get(relay.addr, "/healthz").starts_with("HTTP/1.1 404 "));
     assert_eq!(body_of(&http_get(admin, "/healthz")), "ok\n");
@@ -158,7 +158,8 @@ fn admin_probes_are_answered_while_100_stalled_admin_clients_hang_on() {
 
 #[test]
 fn an_admin_client_is_closed_at_the_handshake_deadline_even_while_trickling() {
-    let (_relay, admin) = relay_with_admin(|c| c.handshake_timeout = Duration::from_millis(300));
+    let (_relay, admin) =
+        relay_with_admin(|c| c.limits.handshake_timeout = Duration::from_millis(300));
     let mut trickler = TcpStream::connect(admin).unwrap();
     trickler
         .set_read_timeout(Some(Duration::from_millis(100)))

@@ -29,31 +29,44 @@ pub enum SlowConsumer {
     Drop,
 }
 
-/// The validated configuration, shared read-only by all threads (`Arc`).
+/// The validated configuration, shared read-only by all threads (`Arc`),
+/// in the same groups as the flags of `wsrelay serve --help`.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where and how the relay listens.
+    pub listen: ListenConfig,
+    /// What a message does, rooms and publishing.
+    pub rooms: RoomsConfig,
+    /// What each client and the whole process may take.
+    pub limits: LimitsConfig,
+    /// Who may connect.
+    pub admission: AdmissionConfig,
+    /// Ping interval and idle timeout.
+    pub heartbeat: Heartbeat,
+    /// Health, metrics and traces.
+    pub observe: ObserveConfig,
+}
+
+/// Listening: address, threads, subprotocols, shutdown.
+#[derive(Debug, Clone)]
+pub struct ListenConfig {
     /// Listen address.
-    pub listen: SocketAddr,
+    pub addr: SocketAddr,
+    /// Worker thread count (at least 1).
+    pub workers: usize,
+    /// Accepted subprotocols, in order of preference of the client.
+    pub subprotocols: Vec<String>,
+    /// Deadline for close replies at shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+/// Rooms and publishing.
+#[derive(Debug, Clone)]
+pub struct RoomsConfig {
     /// Broadcast or echo.
     pub mode: Mode,
     /// Greeting text; `None` when nothing is sent.
     pub greeting: Option<String>,
-    /// Worker thread count (at least 1).
-    pub workers: usize,
-    /// Largest accepted message, bytes.
-    pub max_message: usize,
-    /// Outbound backlog limit per connection, bytes.
-    pub max_backlog: usize,
-    /// Slow-consumer policy.
-    pub slow_consumer: SlowConsumer,
-    /// Accepted subprotocols, in order of preference of the client.
-    pub subprotocols: Vec<String>,
-    /// Deadline for the HTTP request head.
-    pub handshake_timeout: Duration,
-    /// Deadline for close replies at shutdown.
-    pub shutdown_timeout: Duration,
-    /// Whether to trace upgrades byte by byte.
-    pub trace_handshake: bool,
     /// Token that admits publishers and HTTP publishes.
     pub publish_token: Option<String>,
     /// Whether rooms retain their last published message.
@@ -61,11 +74,20 @@ pub struct Config {
     /// Lifetime of a retained message in a room nobody uses.
     pub retain_ttl: Duration,
     /// Globs of publisher-only rooms.
-    pub rooms_publisher_only: Vec<String>,
-    /// Peers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: TrustedProxies,
-    /// Ping interval and idle timeout.
-    pub heartbeat: Heartbeat,
+    pub publisher_only: Vec<String>,
+}
+
+/// Limits per connection and per process.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Largest accepted message, bytes.
+    pub max_message: usize,
+    /// Outbound backlog limit per connection, bytes.
+    pub max_backlog: usize,
+    /// Slow-consumer policy.
+    pub slow_consumer: SlowConsumer,
+    /// Deadline for the HTTP request head.
+    pub handshake_timeout: Duration,
     /// Ceiling of open sockets; `None`: from the file-descriptor limit at start.
     pub max_connections: Option<usize>,
     /// Ceiling of open sockets per client address.
@@ -74,10 +96,24 @@ pub struct Config {
     pub max_inflight: usize,
     /// Messages per second per connection.
     pub max_messages_per_sec: Option<u32>,
+}
+
+/// Admission: origins, tokens, proxies.
+#[derive(Debug, Clone)]
+pub struct AdmissionConfig {
     /// Which origins may upgrade.
     pub origins: OriginPolicy,
     /// Shared secret for WebSocket clients (never logged).
     pub token: Option<String>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// Observability.
+#[derive(Debug, Clone)]
+pub struct ObserveConfig {
+    /// Whether to trace upgrades byte by byte.
+    pub trace_handshake: bool,
     /// Separate address for /healthz and /metrics.
     pub admin_listen: Option<SocketAddr>,
 }
@@ -100,30 +136,40 @@ impl Config {
         let token = admission.token()?;
         let origins = admission.origins()?;
         Ok(Config {
-            listen: listen.listen,
-            mode: rooms.mode,
-            greeting: rooms.greeting(),
-            workers,
-            max_message: limits.max_message,
-            max_backlog: limits.max_backlog,
-            slow_consumer: limits.slow_consumer,
-            subprotocols: listen.subprotocols,
-            handshake_timeout: limits.handshake_timeout,
-            shutdown_timeout: listen.shutdown_timeout,
-            trace_handshake: observe.trace_handshake,
-            publish_token: rooms.publish_token(),
-            retain: rooms.retain,
-            retain_ttl: rooms.retain_ttl,
-            rooms_publisher_only: rooms.rooms_publisher_only,
-            trusted_proxies: admission.trusted_proxies(),
+            listen: ListenConfig {
+                addr: listen.listen,
+                workers,
+                subprotocols: listen.subprotocols,
+                shutdown_timeout: listen.shutdown_timeout,
+            },
+            rooms: RoomsConfig {
+                mode: rooms.mode,
+                greeting: rooms.greeting(),
+                publish_token: rooms.publish_token(),
+                retain: rooms.retain,
+                retain_ttl: rooms.retain_ttl,
+                publisher_only: rooms.rooms_publisher_only,
+            },
+            limits: LimitsConfig {
+                max_message: limits.max_message,
+                max_backlog: limits.max_backlog,
+                slow_consumer: limits.slow_consumer,
+                handshake_timeout: limits.handshake_timeout,
+                max_connections: limits.max_connections,
+                max_connections_per_ip: limits.max_connections_per_ip,
+                max_inflight: limits.inflight_budget(),
+                max_messages_per_sec: limits.max_messages_per_sec,
+            },
+            admission: AdmissionConfig {
+                origins,
+                token,
+                trusted_proxies: admission.trusted_proxies(),
+            },
             heartbeat,
-            max_connections: limits.max_connections,
-            max_connections_per_ip: limits.max_connections_per_ip,
-            max_inflight: limits.inflight_budget(),
-            max_messages_per_sec: limits.max_messages_per_sec,
-            origins,
-            token,
-            admin_listen: observe.admin_listen,
+            observe: ObserveConfig {
+                trace_handshake: observe.trace_handshake,
+                admin_listen: observe.admin_listen,
+            },
         })
     }
 

@@ -49,12 +49,12 @@ pub fn check_head(request: &Request, config: &Config) -> Result<PublishHead, Res
         return Err(Response::error(411, "a publish needs Content-Length"));
     };
     let length = body_length(length)?;
-    if length > config.max_message {
+    if length > config.limits.max_message {
         return Err(Response::error(
             413,
             format!(
                 "body of {length} bytes is over --max-message ({} bytes)",
-                config.max_message
+                config.limits.max_message
             ),
         ));
     }
@@ -87,14 +87,14 @@ fn body_length(value: &str) -> Result<usize, Response> {
 /// only (an IPv4-mapped `::ffff:127.0.0.1` included), and nobody when a
 /// trusted proxy is configured (a local proxy would make everyone look local).
 pub fn authorize(request: &Request, peer: Option<IpAddr>, config: &Config) -> Result<(), Response> {
-    match config.publish_token.as_deref() {
+    match config.rooms.publish_token.as_deref() {
         Some(token) if token_matches(presented_token(request).as_deref(), token) => Ok(()),
         Some(_) => Err(Response::error(
             401,
             "publishing needs `Authorization: Bearer <publish token>` or `?token=<publish token>`",
         )
         .with_header("WWW-Authenticate", "Bearer")),
-        None if !config.trusted_proxies.is_empty() => Err(Response::error(
+        None if !config.admission.trusted_proxies.is_empty() => Err(Response::error(
             401,
             "publishing behind a trusted proxy needs --publish-token",
         )),
@@ -215,13 +215,13 @@ mod tests {
                 .status,
             401
         );
-        config.trusted_proxies =
+        config.admission.trusted_proxies =
             crate::policy::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
         assert_eq!(
             authorize(&plain, loopback, &config).unwrap_err().status,
             401
         );
-        config.publish_token = Some("s3".into());
+        config.rooms.publish_token = Some("s3".into());
         assert!(authorize(&bearer, remote, &config).is_ok());
         let query = request("POST /publish/a?token=s%33 HTTP/1.1\r\n\r\n");
         assert!(authorize(&query, remote, &config).is_ok());

@@ -36,7 +36,7 @@ pub fn route(request: &Request, config: &Config) -> Route<Handoff> {
             Err(response) => Route::Reply(response),
         };
     }
-    if config.admin_listen.is_none()
+    if config.observe.admin_listen.is_none()
         && let Some(page) = status::page_for(request)
     {
         return Route::Handoff(Handoff::Status(page));

@@ -95,7 +95,7 @@ mod tests {
 
     fn guards(max: usize, per_ip: Option<u32>) -> Guards {
         let mut config = Config::with_listen("127.0.0.1:0".parse().unwrap());
-        config.max_connections_per_ip = per_ip;
+        config.limits.max_connections_per_ip = per_ip;
         Guards::new(&config, max)
     }
 

@@ -25,8 +25,8 @@ impl Guards {
     pub fn new(config: &Config, max_connections: usize) -> Guards {
         Guards {
             capacity: Capacity::new(max_connections),
-            inflight: InflightBudget::new(config.max_inflight),
-            per_ip: config.max_connections_per_ip.map(PerIpLimit::new),
+            inflight: InflightBudget::new(config.limits.max_inflight),
+            per_ip: config.limits.max_connections_per_ip.map(PerIpLimit::new),
             draining: AtomicBool::new(false),
         }
     }

@@ -57,14 +57,14 @@ pub fn answer(request: &Request, config: &Config) -> Result<Upgrade, Response> {
             "Sec-WebSocket-Key must be the base64 of 16 bytes",
         ));
     }
-    if let Err(refusal) = config.origins.check(request.origin.as_deref()) {
+    if let Err(refusal) = config.admission.origins.check(request.origin.as_deref()) {
         return Err(Response::error(403, refusal));
     }
     if let Err(reason) = validate_room(&request.path) {
         return Err(Response::error(400, reason));
     }
     let role = role_of(request, config)?;
-    let protocol = select_protocol(request.ws_protocols.as_deref(), &config.subprotocols);
+    let protocol = select_protocol(request.ws_protocols.as_deref(), &config.listen.subprotocols);
     let accept = accept_key(key);
     let mut response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
@@ -88,7 +88,7 @@ fn role_of(request: &Request, config: &Config) -> Result<Role, Response> {
     let role = match request.query_param("role") {
         None | Some("member") => Role::Member,
         Some("publisher") => {
-            let token = config.publish_token.as_deref();
+            let token = config.rooms.publish_token.as_deref();
             if !token.is_some_and(|t| token_matches(presented_token(request).as_deref(), t)) {
                 return Err(
                     Response::error(401, "a publisher must present the publish token")
@@ -105,7 +105,7 @@ fn role_of(request: &Request, config: &Config) -> Result<Role, Response> {
         }
     };
     if role == Role::Member
-        && let Some(token) = config.token.as_deref()
+        && let Some(token) = config.admission.token.as_deref()
         && !token_matches(presented_token(request).as_deref(), token)
     {
         return Err(Response::error(
@@ -159,7 +159,7 @@ mod tests {
 
     fn config() -> Config {
         let mut config = Config::with_listen("127.0.0.1:0".parse().unwrap());
-        config.subprotocols = vec!["superchat".into(), "chat".into()];
+        config.listen.subprotocols = vec!["superchat".into(), "chat".into()];
         config
     }
 
@@ -266,7 +266,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
     #[test]
     fn path_names_the_room_and_the_publish_token_makes_a_publisher() {
         let mut config = config();
-        config.publish_token = Some("pub".into());
+        config.rooms.publish_token = Some("pub".into());
         let head = format!(
             "{}\r\n",
             GOOD.replace("GET /", "GET /prices/btc-usd?role=publisher&token=pub")
@@ -296,7 +296,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
     #[test]
     fn foreign_origins_get_403_and_listed_ones_pass() {
         let mut config = config();
-        config.origins =
+        config.admission.origins =
             crate::policy::OriginPolicy::new(&["https://app.example".into()], false).unwrap();
         let with_origin = |origin: &str| format!("{GOOD}Origin: {origin}\r\n\r\n");
         assert_eq!(
@@ -310,15 +310,15 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
         // GOOD's Host is `x`: naming it does not make an origin the relay's own.
         assert_eq!(status_with(&config, &with_origin("http://x")), 403);
         assert_eq!(status_with(&config, &format!("{GOOD}\r\n")), 101);
-        config.origins = crate::policy::OriginPolicy::new(&[], true).unwrap();
+        config.admission.origins = crate::policy::OriginPolicy::new(&[], true).unwrap();
         assert_eq!(status_with(&config, &format!("{GOOD}\r\n")), 403);
     }
 
     #[test]
     fn the_access_token_is_needed_by_members_in_either_form() {
         let mut config = config();
-        config.token = Some("letmein".into());
-        config.publish_token = Some("pub".into());
+        config.admission.token = Some("letmein".into());
+        config.rooms.publish_token = Some("pub".into());
         assert_eq!(status_with(&config, &format!("{GOOD}\r\n")), 401);
         let bearer = format!("{GOOD}Authorization: Bearer letmein\r\n\r\n");
         assert_eq!(status_with(&config, &bearer), 101);

@@ -166,7 +166,11 @@ impl Acceptor {
         peer: std::net::SocketAddr,
         now: Instant,
     ) -> Option<usize> {
-        let admitted = Admission::admit(&self.guards, peer.ip(), &self.config.trusted_proxies);
+        let admitted = Admission::admit(
+            &self.guards,
+            peer.ip(),
+            &self.config.admission.trusted_proxies,
+        );
         self.note_limit(matches!(admitted, Err(Refusal::AtCapacity)));
         let admission = match admitted {
             Ok(admission) => admission,

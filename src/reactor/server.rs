@@ -47,26 +47,27 @@ fn raise_backlog(listener: &TcpListener) -> io::Result<()> {
 /// Binds the listener and starts the acceptor and worker threads.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
     let config = Arc::new(config);
-    let mut listener = TcpListener::bind(config.listen)?;
+    let mut listener = TcpListener::bind(config.listen.addr)?;
     raise_backlog(&listener)?;
     let addr = listener.local_addr()?;
-    let stats = Arc::new(Stats::new(config.workers));
+    let stats = Arc::new(Stats::new(config.listen.workers));
     let registry = Arc::new(Registry::new(
-        config.rooms_publisher_only.clone(),
-        config.retain,
+        config.rooms.publisher_only.clone(),
+        config.rooms.retain,
     ));
     let max_connections = config
+        .limits
         .max_connections
         .unwrap_or_else(crate::policy::os_limits::connection_ceiling);
     let guards = Arc::new(Guards::new(&config, max_connections));
-    let admin = match config.admin_listen {
+    let admin = match config.observe.admin_listen {
         Some(addr) => Some(admin::start(
             addr,
             AdminState {
                 stats: stats.clone(),
                 guards: guards.clone(),
                 registry: registry.clone(),
-                deadline: config.handshake_timeout,
+                deadline: config.limits.handshake_timeout,
             },
         )?),
         None => None,
@@ -74,7 +75,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
 
     let mut handles = Vec::new();
     let mut parts = Vec::new();
-    for _ in 0..config.workers {
+    for _ in 0..config.listen.workers {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(INBOX_CAPACITY);

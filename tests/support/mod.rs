@@ -31,7 +31,7 @@ impl Relay {
 
     pub fn start_with(tweak: impl FnOnce(&mut Config)) -> Relay {
         let mut config = Config::with_listen("127.0.0.1:0".parse().unwrap());
-        config.shutdown_timeout = Duration::from_millis(500);
+        config.listen.shutdown_timeout = Duration::from_millis(500);
         tweak(&mut config);
         let handle = server::start(config).expect("relay starts");
         let addr = handle.local_addr();

@@ -69,7 +69,7 @@ fn an_upgrade_goes_to_the_handshake_whatever_its_path_or_method() {
 #[test]
 fn with_an_admin_listener_status_pages_are_not_on_the_main_port() {
     let mut config = config();
-    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.observe.admin_listen = Some("127.0.0.1:0".parse().unwrap());
     assert_eq!(
         status_of(&route_of("GET /metrics HTTP/1.1\r\n\r\n", &config)),
         Some(404)
@@ -98,7 +98,7 @@ fn feed(
 #[test]
 fn a_session_answers_a_plain_get_and_then_drains() {
     let mut config = config();
-    config.mode = Mode::Broadcast;
+    config.rooms.mode = Mode::Broadcast;
     let mut session = Session::new();
     let (events, wire) = feed(&mut session, &config, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(matches!(&events[..], [Event::Replied { status: 200 }]));

@@ -211,13 +211,14 @@ impl<H> Session<H> {
                 decoder,
                 peer_closed,
             } => {
-                let result = decoder.feed(bytes, ctx.config.max_message, |item| match item {
-                    Inbound::Close { .. } => {
-                        *peer_closed = true;
-                        Flow::Stop
-                    }
-                    _ => Flow::Continue,
-                });
+                let result =
+                    decoder.feed(bytes, ctx.config.limits.max_message, |item| match item {
+                        Inbound::Close { .. } => {
+                            *peer_closed = true;
+                            Flow::Stop
+                        }
+                        _ => Flow::Continue,
+                    });
                 if result.is_err() {
                     self.phase = Phase::Closed;
                 }
@@ -232,16 +233,16 @@ impl<H> Session<H> {
         };
         let out = &mut self.out;
         let mut peer_close = None;
-        let result = decoder.feed(bytes, ctx.config.max_message, |item| match item {
+        let result = decoder.feed(bytes, ctx.config.limits.max_message, |item| match item {
             Inbound::Message { kind, payload } => {
                 if log_enabled!(log::Level::Debug) {
                     debug!("received: {}", preview(kind, payload));
                 }
                 let frame = frame::encode(kind.opcode(), payload);
-                if ctx.config.mode == Mode::Echo {
+                if ctx.config.rooms.mode == Mode::Echo {
                     // Queued here, not by the worker, so that the echo keeps its
                     // place before any pong or close this same read produces.
-                    let queued = out.offer(frame, ctx.config.max_backlog) == Offer::Queued;
+                    let queued = out.offer(frame, ctx.config.limits.max_backlog) == Offer::Queued;
                     events.push(Event::Echoed { queued });
                 } else {
                     events.push(Event::Message { kind, frame });

@@ -40,7 +40,7 @@ impl<H> Session<H> {
             }
         };
         let rest_start = head_len - already;
-        let raw_head = ctx.config.trace_handshake.then(|| {
+        let raw_head = ctx.config.observe.trace_handshake.then(|| {
             let mut raw = std::mem::take(head);
             raw.truncate(already);
             raw.extend_from_slice(&bytes[..rest_start]);

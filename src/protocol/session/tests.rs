@@ -11,8 +11,8 @@ const KEY: Option<[u8; 4]> = Some([9, 8, 7, 6]);
 
 fn config(mode: Mode) -> Config {
     let mut config = Config::with_listen("127.0.0.1:0".parse().unwrap());
-    config.mode = mode;
-    config.max_message = 1024;
+    config.rooms.mode = mode;
+    config.limits.max_message = 1024;
     config
 }
 
@@ -53,7 +53,7 @@ fn feed_through(
     let greeting = frame::encode(OP_TEXT, b"hi");
     let mut ctx = Context {
         config,
-        greeting: (config.mode == Mode::Broadcast).then_some(&greeting),
+        greeting: (config.rooms.mode == Mode::Broadcast).then_some(&greeting),
         router,
         gate,
     };
@@ -314,7 +314,7 @@ fn the_gate_is_asked_only_for_upgrades_the_handshake_accepts() {
 #[test]
 fn a_traced_upgrade_logs_the_exchange_then_frames_both_ways_in_order() {
     let mut config = config(Mode::Broadcast);
-    config.trace_handshake = true;
+    config.observe.trace_handshake = true;
     let mut session = TestSession::new();
     let head = UPGRADE.replace("GET /room ", "GET /room?token=s3cret ");
     let mut bytes = head.into_bytes();
@@ -348,7 +348,7 @@ fn a_traced_upgrade_logs_the_exchange_then_frames_both_ways_in_order() {
 #[test]
 fn a_traced_plain_answer_is_logged_without_a_derivation() {
     let mut config = config(Mode::Broadcast);
-    config.trace_handshake = true;
+    config.observe.trace_handshake = true;
     let mut session = TestSession::new();
     feed(&mut session, &config, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     let records: Vec<TraceRecord> = session.out.trace_log().expect("traced").drain().collect();
@@ -357,7 +357,7 @@ fn a_traced_plain_answer_is_logged_without_a_derivation() {
         [TraceRecord::Exchange { upgrade_key: None, response, .. }] if response.starts_with(b"HTTP/1.1 200 ")
     ));
     let mut session = TestSession::new();
-    config.trace_handshake = false;
+    config.observe.trace_handshake = false;
     feed(&mut session, &config, UPGRADE.as_bytes());
     assert!(session.out.trace_log().is_none(), "nothing logged untraced");
 }

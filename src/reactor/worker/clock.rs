@@ -62,7 +62,9 @@ impl Worker {
         // all interest; once a second keeps it off the hot path.
         if self.index == 0 && self.clock.rooms_swept.elapsed() >= Duration::from_secs(1) {
             self.clock.rooms_swept = Instant::now();
-            self.shared.registry.expire(self.shared.config.retain_ttl);
+            self.shared
+                .registry
+                .expire(self.shared.config.rooms.retain_ttl);
         }
         self.clock
             .timers

@@ -66,7 +66,7 @@ impl Worker {
         }
         let frame = frame::encode(head.kind.opcode(), body);
         let registry = &self.shared.registry;
-        let room = if self.shared.config.retain {
+        let room = if self.shared.config.rooms.retain {
             Some(registry.open(&head.room))
         } else {
             registry.get(&head.room)
@@ -100,7 +100,7 @@ impl Worker {
             Audience::Members => &local.members,
             Audience::Publishers => &local.publishers,
         };
-        let limit = self.shared.config.max_backlog;
+        let limit = self.shared.config.limits.max_backlog;
         let mut delivered = 0u64;
         let mut slow = Vec::new();
         for &member in targets {
@@ -130,7 +130,7 @@ impl Worker {
             return;
         };
         let stats = &self.shared.stats.workers[self.index];
-        match self.shared.config.slow_consumer {
+        match self.shared.config.limits.slow_consumer {
             SlowConsumer::Drop => WorkerStats::add(&stats.slow_dropped, 1),
             SlowConsumer::Close => {
                 WorkerStats::add(&stats.slow_closed, 1);
@@ -139,7 +139,7 @@ impl Worker {
                         "conn={key} slow consumer: backlog {} bytes over {}, closing with 1008 \
                          ({suppressed} more since the last warning)",
                         slot.session.out.queued_bytes(),
-                        self.shared.config.max_backlog
+                        self.shared.config.limits.max_backlog
                     );
                 }
                 self.close_with(

@@ -70,7 +70,7 @@ impl Worker {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
-        if let Some(rate) = config.max_messages_per_sec {
+        if let Some(rate) = config.limits.max_messages_per_sec {
             self.side
                 .buckets
                 .set(key, TokenBucket::full(rate, self.clock.now_ms));
@@ -111,7 +111,7 @@ impl Worker {
     /// Takes a token for one inbound message; a connection over
     /// `--max-messages-per-sec` is closed with 1008 and its message dropped.
     fn within_rate(&mut self, key: usize) -> bool {
-        let Some(rate) = self.shared.config.max_messages_per_sec else {
+        let Some(rate) = self.shared.config.limits.max_messages_per_sec else {
             return true;
         };
         if !self

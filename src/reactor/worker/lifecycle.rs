@@ -44,7 +44,7 @@ impl Worker {
             WorkerStats::add(&stats.accepted, 1);
             WorkerStats::add(&stats.connections, 1);
             log::debug!("conn={key} peer={peer} accepted");
-            self.set_deadline(key, self.shared.config.handshake_timeout);
+            self.set_deadline(key, self.shared.config.limits.handshake_timeout);
             // Bytes may already be waiting; edge-triggered readiness reports them anyway.
         }
         Ok(())
@@ -83,7 +83,7 @@ impl Worker {
         if self.clock.shutdown_deadline.is_some() {
             return;
         }
-        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        let deadline = Instant::now() + self.shared.config.listen.shutdown_timeout;
         self.clock.shutdown_deadline = Some(deadline);
         let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
         for key in keys {

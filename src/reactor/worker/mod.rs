@@ -137,6 +137,7 @@ impl Worker {
     ) -> Worker {
         let greeting = shared
             .config
+            .rooms
             .greeting
             .as_deref()
             .map(|text| frame::encode(frame::OP_TEXT, text.as_bytes()));

@@ -63,7 +63,7 @@ impl Worker {
             side: &mut self.side,
             key,
             limit: shared.guards.per_ip.as_ref(),
-            proxies: &shared.config.trusted_proxies,
+            proxies: &shared.config.admission.trusted_proxies,
         };
         let mut context = Context {
             config: &shared.config,
