@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve WebSocket and HTTP clients (the default when no subcommand is given).
-    Serve(wsrelay::config::ServeArgs),
+    Serve(Box<wsrelay::config::ServeArgs>),
     /// Drive a relay with load scenarios and report throughput, latency and memory.
     Bench(wsrelay::tools::bench::BenchArgs),
     /// Interactive WebSocket client with an optional byte-level trace.
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match cli.command {
         None => wsrelay::serve_main(cli.serve),
-        Some(Command::Serve(args)) => wsrelay::serve_main(args),
+        Some(Command::Serve(args)) => wsrelay::serve_main(*args),
         Some(Command::Bench(args)) => wsrelay::tools::bench::run(args),
         Some(Command::Client(args)) => wsrelay::tools::client::run(args),
     }

@@ -3,7 +3,10 @@
 
 use crate::policy::heartbeat::Heartbeat;
 use crate::policy::{Cidr, OriginPolicy, TrustedProxies};
+pub mod backplane;
 pub mod units;
+
+use self::backplane::{BackplaneArgs, BackplaneConfig};
 
 use self::units::{parse_duration, parse_size};
 use std::net::SocketAddr;
@@ -160,6 +163,10 @@ pub struct ServeArgs {
     /// derivation and one line per frame of that connection's first frames.
     #[arg(long, env = "WSRELAY_TRACE_HANDSHAKE")]
     pub trace_handshake: bool,
+
+    /// Scale-out: `--reuse-port`, `--backplane` and its settings.
+    #[command(flatten, next_help_heading = "Backplane")]
+    pub scale: BackplaneArgs,
 }
 
 /// The validated configuration, shared read-only by all threads (`Arc`).
@@ -213,6 +220,10 @@ pub struct Config {
     pub token: Option<String>,
     /// Separate address for /healthz and /metrics.
     pub admin_listen: Option<SocketAddr>,
+    /// SO_REUSEPORT on the listener.
+    pub reuse_port: bool,
+    /// Rooms across relays through Redis, when set.
+    pub backplane: Option<BackplaneConfig>,
 }
 
 impl Config {
@@ -245,6 +256,7 @@ impl Config {
             return Err("--token must not be empty".into());
         }
         let origins = OriginPolicy::new(&args.allow_origins, args.require_origin)?;
+        let backplane = args.scale.backplane()?;
         Ok(Config {
             listen: args.listen,
             mode: args.mode,
@@ -275,6 +287,8 @@ impl Config {
             origins,
             token: args.token,
             admin_listen: args.admin_listen,
+            reuse_port: args.scale.reuse_port,
+            backplane,
         })
     }
 

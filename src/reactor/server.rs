@@ -44,11 +44,28 @@ fn raise_backlog(listener: &TcpListener) -> io::Result<()> {
     Ok(())
 }
 
+/// Binds the listening socket; with `reuse_port`, several processes may
+/// bind the same address and the kernel spreads connections over them.
+fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    if !reuse_port {
+        let listener = TcpListener::bind(addr)?;
+        raise_backlog(&listener)?;
+        return Ok(listener);
+    }
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
 /// Binds the listener and starts the acceptor and worker threads.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
     let config = Arc::new(config);
-    let mut listener = TcpListener::bind(config.listen)?;
-    raise_backlog(&listener)?;
+    let mut listener = bind(config.listen, config.reuse_port)?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(Stats::new(config.workers));
     let registry = Arc::new(Registry::new(

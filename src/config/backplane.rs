@@ -1,0 +1,120 @@
+//! Scale-out flags: `--reuse-port` for several processes on one port, and
+//! `--backplane` for rooms that span every relay connected to one Redis.
+
+use super::units::parse_size;
+use std::fmt;
+
+/// Flags of `wsrelay serve` for running more than one relay.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Backplane")]
+pub struct BackplaneArgs {
+    /// Set SO_REUSEPORT on the listener, so that several `wsrelay serve`
+    /// processes share one port and the kernel spreads connections over them.
+    #[arg(long, env = "WSRELAY_REUSE_PORT")]
+    pub reuse_port: bool,
+
+    /// Join rooms across relays through Redis pub/sub:
+    /// `redis://[:PASSWORD@]HOST:PORT[/DB]` (the password is never logged).
+    #[arg(long, env = "WSRELAY_BACKPLANE", hide_env_values = true)]
+    pub backplane: Option<String>,
+
+    /// Prefix of the Redis channels and keys (`<prefix>:<room>`); deployments
+    /// sharing one Redis need distinct prefixes (pub/sub ignores the DB number).
+    #[arg(long, env = "WSRELAY_BACKPLANE_PREFIX", default_value = "wsrelay")]
+    pub backplane_prefix: String,
+
+    /// Bytes of messages waiting for Redis; past it (or while Redis is
+    /// away) messages bound for other relays are dropped and counted.
+    #[arg(long, env = "WSRELAY_BACKPLANE_QUEUE", default_value = "8MiB", value_parser = parse_size)]
+    pub backplane_queue: usize,
+}
+
+/// A Redis URL whose password never reaches `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// Checks `url` is a `redis://` URL the client accepts.
+    pub fn parse(url: &str) -> Result<RedisUrl, String> {
+        let shape = "--backplane must look like redis://[:PASSWORD@]HOST:PORT[/DB]";
+        if !url.starts_with("redis://") {
+            return Err(shape.into());
+        }
+        // The client's own error could quote the URL, password and all.
+        redis::IntoConnectionInfo::into_connection_info(url).map_err(|_| shape.to_string())?;
+        Ok(RedisUrl(url.to_string()))
+    }
+
+    /// The URL itself, for the Redis client only.
+    #[allow(dead_code)] // the backplane thread (next step) is its user
+    pub(crate) fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    /// The URL with its credentials replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rest = &self.0["redis://".len()..];
+        match rest.rsplit_once('@') {
+            Some((_, host)) => write!(f, "redis://***@{host}"),
+            None => write!(f, "redis://{rest}"),
+        }
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({self})")
+    }
+}
+
+/// The validated backplane settings.
+#[derive(Debug, Clone)]
+pub struct BackplaneConfig {
+    /// Where Redis is.
+    pub url: RedisUrl,
+    /// Channel and key prefix.
+    pub prefix: String,
+    /// Byte cap of the queue towards Redis.
+    pub queue_bytes: usize,
+}
+
+impl BackplaneArgs {
+    /// The backplane settings, `None` without `--backplane`.
+    pub fn backplane(&self) -> Result<Option<BackplaneConfig>, String> {
+        let Some(url) = self.backplane.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        if self.backplane_prefix.is_empty() || self.backplane_prefix.contains(':') {
+            return Err("--backplane-prefix must be non-empty and without ':'".into());
+        }
+        Ok(Some(BackplaneConfig {
+            url: RedisUrl::parse(url)?,
+            prefix: self.backplane_prefix.clone(),
+            queue_bytes: self.backplane_queue,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_masked_everywhere_but_the_client() {
+        let url = RedisUrl::parse("redis://:s3cret@10.0.0.5:6380/2").unwrap();
+        assert_eq!(url.to_string(), "redis://***@10.0.0.5:6380/2");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert_eq!(url.secret(), "redis://:s3cret@10.0.0.5:6380/2");
+        let plain = RedisUrl::parse("redis://127.0.0.1:6379").unwrap();
+        assert_eq!(plain.to_string(), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn bad_urls_are_refused_without_echoing_them() {
+        let error = RedisUrl::parse("http://:s3cret@host").unwrap_err();
+        assert!(!error.contains("s3cret"));
+        assert!(RedisUrl::parse("redis://:s3cret@host:notaport").is_err());
+    }
+}
