@@ -1,7 +1,7 @@
 # wsrelay: the two set-up commands are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build test lint doc conformance e2e bench bench-quick fuzz trace clean
+.PHONY: run build test test-backplane lint doc conformance e2e bench bench-quick fuzz trace clean
 
 ## run: build and start the relay on 0.0.0.0:8080 with the defaults
 run:
@@ -11,9 +11,16 @@ run:
 build:
 	$(CARGO) build --release
 
-## test: every unit and integration test (CI runs the same)
+## test: every unit and integration test, the Redis backplane's included (CI runs the same)
 test:
 	$(CARGO) test --all-targets
+	$(MAKE) test-backplane
+
+## test-backplane: the --backplane tests against a real redis-server they start (installs Debian's redis-server when missing)
+test-backplane:
+	command -v redis-server >/dev/null || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)
+	$(CARGO) test --test backplane -- --ignored --test-threads=1
 
 ## lint: formatting and clippy with warnings denied
 lint:

@@ -46,7 +46,6 @@ impl RedisUrl {
     }
 
     /// The URL itself, for the Redis client only.
-    #[allow(dead_code)] // the backplane thread (next step) is its user
     pub(crate) fn secret(&self) -> &str {
         &self.0
     }

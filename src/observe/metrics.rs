@@ -269,7 +269,50 @@ pub fn render(sources: &Sources<'_>) -> String {
         "Connections closed with 1001 after --idle-timeout without a sign of life.",
         total(|w| &w.idle_closed),
     );
+    if stats.backplane.is_enabled() {
+        backplane(&mut x, &stats.backplane);
+    }
     x.out
+}
+
+/// The `--backplane` families, present only when it is configured.
+fn backplane(x: &mut Exposition, b: &crate::observe::backplane::BackplaneStats) {
+    use Kind::{Counter, Gauge};
+    let rows: [(&str, Kind, &str, u64); 5] = [
+        (
+            "wsrelay_backplane_up",
+            Gauge,
+            "1 while both connections to Redis are up.",
+            u64::from(b.is_up()),
+        ),
+        (
+            "wsrelay_backplane_published_total",
+            Counter,
+            "Messages published to Redis for other relays.",
+            b.published.load(Relaxed),
+        ),
+        (
+            "wsrelay_backplane_received_total",
+            Counter,
+            "Messages from other relays received from Redis.",
+            b.received.load(Relaxed),
+        ),
+        (
+            "wsrelay_backplane_dropped_total",
+            Counter,
+            "Messages between relays dropped: Redis away, --backplane-queue full, or a worker inbox full.",
+            b.dropped.load(Relaxed),
+        ),
+        (
+            "wsrelay_backplane_subscriptions",
+            Gauge,
+            "Rooms this relay subscribes to: those with a local connection.",
+            b.subscriptions.load(Relaxed),
+        ),
+    ];
+    for (name, kind, help, value) in rows {
+        x.single(name, kind, help, value);
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +322,8 @@ mod tests {
 
     fn sample_exposition() -> String {
         let stats = Stats::new(2);
+        stats.backplane.enabled.store(true, Relaxed);
+        stats.backplane.dropped.store(3, Relaxed);
         WorkerStats::add(&stats.workers[0].accepted, 3);
         WorkerStats::add(&stats.workers[1].accepted, 4);
         WorkerStats::add(&stats.workers[1].backlog_bytes, 99);
@@ -327,6 +372,8 @@ mod tests {
         assert_eq!(values["wsrelay_inflight_limit_bytes"], 1 << 20);
         assert_eq!(values["wsrelay_rooms"], 5);
         assert_eq!(values["wsrelay_retained_bytes"], 7);
+        assert_eq!(values["wsrelay_backplane_up"], 0);
+        assert_eq!(values["wsrelay_backplane_dropped_total"], 3);
     }
 
     #[test]

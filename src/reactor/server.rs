@@ -5,6 +5,7 @@ use crate::observe::stats::Stats;
 use crate::policy::guards::Guards;
 use crate::reactor::acceptor::{ACCEPTOR_WAKER, Acceptor, LISTENER};
 use crate::reactor::admin::{self, AdminServer, AdminState};
+use crate::reactor::backplane::{self, BackplaneThreads};
 use crate::reactor::commands::{INBOX_CAPACITY, WorkerHandle, WorkerInbox};
 use crate::reactor::worker::{Shared, WAKER, Worker};
 use crate::rooms::Registry;
@@ -26,6 +27,7 @@ pub struct ServerHandle {
     acceptor_waker: Arc<Waker>,
     threads: Vec<JoinHandle<io::Result<()>>>,
     admin: Option<AdminServer>,
+    backplane: Option<BackplaneThreads>,
 }
 
 /// Pending connections the kernel may queue for `accept` (it caps this at
@@ -109,6 +111,21 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         ));
     }
 
+    let (backplane, backplane_threads) = match &config.backplane {
+        Some(settings) => {
+            let retain_ttl = config.retain.then_some(config.retain_ttl);
+            let workers = handles.clone();
+            let (handle, threads) = backplane::start(
+                settings,
+                retain_ttl,
+                registry.clone(),
+                stats.clone(),
+                workers,
+            )?;
+            (Some(handle), Some(threads))
+        }
+        None => (None, None),
+    };
     let mut threads = Vec::new();
     for (index, (poll, inbox)) in parts.into_iter().enumerate() {
         let shared = Shared {
@@ -116,6 +133,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
             stats: stats.clone(),
             registry: registry.clone(),
             guards: guards.clone(),
+            backplane: backplane.clone(),
         };
         let worker = Worker::new(index, shared, poll, handles.clone(), inbox);
         threads.push(
@@ -153,6 +171,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         acceptor_waker,
         threads,
         admin,
+        backplane: backplane_threads,
     })
 }
 
@@ -212,6 +231,9 @@ impl ServerHandle {
                 log::error!("relay thread failed: {error}");
                 outcome = Err(error);
             }
+        }
+        if let Some(backplane) = self.backplane {
+            backplane.stop();
         }
         // The admin listener outlives the workers, so probes see 503 until the end.
         if let Some(admin) = self.admin {

@@ -22,13 +22,18 @@ impl Worker {
                 self.registry.published(room, &frame);
                 Audience::Members
             }
-            (true, Role::Member) if room.publishers.load(Relaxed) == 0 => {
+            (true, Role::Member) if !room.has_publishers() => {
                 let stats = &self.stats.workers[self.index];
                 WorkerStats::add(&stats.member_messages_dropped, 1);
                 return;
             }
             (true, Role::Member) => Audience::Publishers,
         };
+        if let Some(backplane) = &self.backplane {
+            let from_publisher = slot.role == Role::Publisher;
+            let to_publishers = audience == Audience::Publishers;
+            backplane.publish(&room.name, from_publisher, to_publishers, &frame);
+        }
         let room = room.id;
         self.broadcast_local(room, audience, &frame, Some(key));
         self.broadcast_remote(room, audience, &frame);
@@ -57,7 +62,8 @@ impl Worker {
             return;
         }
         let frame = frame::encode(head.kind.opcode(), body);
-        let room = if self.config.retain {
+        // With a backplane, Redis keeps what no local connection waits for.
+        let room = if self.config.retain && self.backplane.is_none() {
             Some(self.registry.open(&head.room))
         } else {
             self.registry.get(&head.room)
@@ -68,10 +74,14 @@ impl Worker {
             self.broadcast_local(room.id, Audience::Members, &frame, None);
             self.broadcast_remote(room.id, Audience::Members, &frame);
         }
+        let relayed = self
+            .backplane
+            .as_ref()
+            .map(|backplane| backplane.publish(&head.room, true, false, &frame).label());
         WorkerStats::add(&self.my_stats().http_publishes, 1);
         if let Some(slot) = self.slots.get_mut(key) {
             slot.session
-                .respond(publish::accepted(&head.room, recipients));
+                .respond(publish::accepted(&head.room, recipients, relayed));
             let id = slot.id;
             self.mark_dirty(key as u32, id);
         }

@@ -18,6 +18,7 @@ use crate::protocol::frame::{self, Frame, close_code};
 use crate::protocol::http::Request;
 use crate::protocol::outbound::{Flushed, Offer};
 use crate::protocol::session::{ClientLimit, Context, Event, Session};
+use crate::reactor::backplane::Backplane;
 use crate::reactor::commands::{Adopted, Audience, Command, WorkerHandle, WorkerInbox};
 use crate::reactor::timers::{Entry, TimerWheel};
 use crate::rooms::{LocalRooms, Registry, Role, RoomInfo};
@@ -120,6 +121,8 @@ pub struct Worker {
     rooms_swept: Instant,
     /// Rate limit of the slow-consumer warning.
     slow_warning: LogLimit,
+    /// Where messages for other relays go (`--backplane`).
+    backplane: Option<Arc<Backplane>>,
 }
 
 /// The state every worker shares with the others and the acceptor.
@@ -133,6 +136,8 @@ pub struct Shared {
     pub registry: Arc<Registry>,
     /// Run-time limits and the shutdown flag.
     pub guards: Arc<Guards>,
+    /// Rooms across relays (`--backplane`).
+    pub backplane: Option<Arc<Backplane>>,
 }
 
 impl Worker {
@@ -149,6 +154,7 @@ impl Worker {
             stats,
             registry,
             guards,
+            backplane,
         } = shared;
         let greeting = config
             .greeting
@@ -184,6 +190,7 @@ impl Worker {
             shutdown_deadline: None,
             rooms_swept: Instant::now(),
             slow_warning: LogLimit::default(),
+            backplane,
         }
     }
 
