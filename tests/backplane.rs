@@ -254,3 +254,41 @@ fn a_relay_started_without_redis_serves_locally_and_joins_later() {
     assert_eq!(text(&mut x), "joined");
     assert_eq!(text(&mut y), "joined");
 }
+
+#[test]
+#[ignore = "needs redis-server: make test-backplane"]
+fn the_password_reaches_redis_but_never_the_logs() {
+    let redis = RedisServer::start_with(
+        support::process::free_port(),
+        &["--requirepass", "s3cret-pw"],
+    );
+    let start = |password: &str| {
+        let url = format!("redis://:{password}@127.0.0.1:{}", redis.port);
+        ServeProcess::start_with(&["--workers", "1"], |command| {
+            command
+                .env("WSRELAY_BACKPLANE", url)
+                .env("RUST_LOG", "debug");
+        })
+    };
+    let right = start("s3cret-pw");
+    let wrong = start("wr0ng-pw");
+    let _member = join(&right, "/r");
+    wait_subscribed(&[&right], 1);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        body_of(&http_get(wrong.addr, "/healthz")),
+        "ok\nbackplane: down\n"
+    );
+    let logs: Vec<String> = right.log.try_iter().chain(wrong.log.try_iter()).collect();
+    assert!(
+        logs.iter()
+            .any(|line| line.contains("redis://***@127.0.0.1")),
+        "{logs:#?}"
+    );
+    for line in &logs {
+        assert!(
+            !line.contains("s3cret") && !line.contains("wr0ng"),
+            "{line}"
+        );
+    }
+}

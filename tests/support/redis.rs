@@ -21,6 +21,11 @@ impl RedisServer {
 
     /// Starts `redis-server` on `port` (again, after a kill).
     pub fn start_on(port: u16) -> RedisServer {
+        RedisServer::start_with(port, &[])
+    }
+
+    /// Starts `redis-server` on `port` with more arguments (`--requirepass`).
+    pub fn start_with(port: u16, extra: &[&str]) -> RedisServer {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("redis-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -29,6 +34,7 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -63,10 +69,11 @@ impl RedisServer {
             return false;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        // Without the password a protected server answers -NOAUTH: up all the same.
         let mut answer = [0u8; 7];
         stream.write_all(b"PING\r\n").is_ok()
             && stream.read_exact(&mut answer).is_ok()
-            && &answer == b"+PONG\r\n"
+            && (&answer == b"+PONG\r\n" || answer.starts_with(b"-NOAUTH"))
     }
 
     /// `kill -9`: no goodbye to its clients.

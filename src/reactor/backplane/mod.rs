@@ -285,3 +285,35 @@ impl Context {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::frame::{OP_TEXT, encode};
+
+    #[test]
+    fn the_queue_holds_up_to_its_byte_cap_and_nothing_while_redis_is_away() {
+        let (outgoing, queue) = crossbeam_channel::unbounded();
+        let stats = Arc::new(Stats::new(1));
+        let backplane = Backplane {
+            node: "n".into(),
+            prefix: "p".into(),
+            retain_ttl: None,
+            outgoing,
+            queued: Arc::new(AtomicUsize::new(0)),
+            queue_cap: 100,
+            stats: stats.clone(),
+        };
+        // "p:/r" and an envelope of 4 + 1 + 40 bytes: 49 bytes each.
+        let frame = encode(OP_TEXT, &[b'x'; 40]);
+        let publish = || backplane.publish("/r", false, false, &frame);
+        assert_eq!(publish(), Outcome::Dropped, "Redis away");
+        stats.backplane.publisher_up.store(true, Relaxed);
+        assert_eq!(publish(), Outcome::Queued);
+        assert_eq!(publish(), Outcome::Queued);
+        assert_eq!(publish(), Outcome::Dropped, "over --backplane-queue");
+        assert_eq!(backplane.queued.load(Relaxed), 98);
+        assert_eq!(queue.len(), 2);
+        assert_eq!(stats.backplane.dropped.load(Relaxed), 2);
+    }
+}

@@ -57,6 +57,12 @@ impl Listener<'_> {
         changes: &Receiver<Arc<RoomInfo>>,
         fetched: &Receiver<Fetched>,
     ) -> redis::RedisResult<()> {
+        // Subscribing asks other relays and reads retained messages through
+        // the publisher: give it a moment to connect too.
+        let deadline = Instant::now() + REDIS_TIMEOUT;
+        while !self.context.stats().publisher_up.load(Relaxed) && Instant::now() < deadline {
+            self.context.pause(Duration::from_millis(10));
+        }
         self.resubscribe(pubsub)?;
         self.context.stats().subscriber_up.store(true, Relaxed);
         loop {
@@ -81,15 +87,39 @@ impl Listener<'_> {
         }
     }
 
-    /// After (re)connecting: every room with a local connection, subscribed
-    /// again, its publishers announced and its retained message read.
+    /// After (re)connecting: every room with a local connection subscribed
+    /// again. What other relays said about their publishers is kept (claims
+    /// do not expire while Redis is away) and asked again.
     fn resubscribe(&mut self, pubsub: &mut PubSub<'_>) -> redis::RedisResult<()> {
-        let names: Vec<Box<str>> = self.rooms.names().map(Into::into).collect();
-        for name in names {
-            self.rooms.remove(&name);
+        let held: Vec<Box<str>> = self.rooms.names().map(Into::into).collect();
+        for name in held {
+            if !self
+                .context
+                .registry
+                .get(&name)
+                .is_some_and(|r| r.is_joined())
+            {
+                self.rooms.remove(&name);
+                self.context.registry.forget(&name);
+            }
         }
         for room in self.context.registry.joined() {
+            self.subscribe(pubsub, &room.name)?;
             self.reconcile(pubsub, &room.name)?;
+        }
+        Ok(())
+    }
+
+    /// Subscribes to a room's channel, asks who publishes there and reads
+    /// its retained message.
+    fn subscribe(&mut self, pubsub: &mut PubSub<'_>, name: &str) -> redis::RedisResult<()> {
+        let backplane = &self.context.backplane;
+        pubsub.set_read_timeout(Some(REDIS_TIMEOUT))?;
+        pubsub.subscribe(backplane.channel(name))?;
+        self.rooms.insert(name);
+        self.control(name, Body::WhoPublishes);
+        if backplane.retain_ttl.is_some() {
+            backplane.control(Outgoing::Fetch(name.into()));
         }
         Ok(())
     }
@@ -100,15 +130,7 @@ impl Listener<'_> {
         let backplane = &self.context.backplane;
         let room = self.context.registry.get(name).filter(|r| r.is_joined());
         match (&room, self.rooms.contains(name)) {
-            (Some(_), false) => {
-                pubsub.set_read_timeout(Some(REDIS_TIMEOUT))?;
-                pubsub.subscribe(backplane.channel(name))?;
-                self.rooms.insert(name);
-                self.control(name, Body::WhoPublishes);
-                if backplane.retain_ttl.is_some() {
-                    backplane.control(Outgoing::Fetch(name.into()));
-                }
-            }
+            (Some(_), false) => self.subscribe(pubsub, name)?,
             (None, true) => {
                 pubsub.set_read_timeout(Some(REDIS_TIMEOUT))?;
                 pubsub.unsubscribe(backplane.channel(name))?;
