@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// How long a read waits for a message before joins and leaves get a look.
-const POLL: Duration = Duration::from_millis(20);
+const POLL: Duration = Duration::from_millis(10);
 /// How long a worker's full inbox may hold up a message from Redis.
 const INBOX_WAIT: Duration = Duration::from_secs(1);
 
