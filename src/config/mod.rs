@@ -1,12 +1,14 @@
 //! Command-line flags (each also read from `WSRELAY_<FLAG>`) and the
 //! validated configuration shared by every thread.
 
+use self::backplane::BackplaneConfig;
 use crate::policy::heartbeat::Heartbeat;
 use crate::policy::{OriginPolicy, TrustedProxies};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 pub mod args;
+pub mod backplane;
 pub mod units;
 
 pub use self::args::ServeArgs;
@@ -45,6 +47,8 @@ pub struct Config {
     pub heartbeat: Heartbeat,
     /// Health, metrics and traces.
     pub observe: ObserveConfig,
+    /// Several processes on one port, rooms across relays.
+    pub scale: ScaleConfig,
 }
 
 /// Listening: address, threads, subprotocols, shutdown.
@@ -118,6 +122,15 @@ pub struct ObserveConfig {
     pub admin_listen: Option<SocketAddr>,
 }
 
+/// Scale-out: a shared port and the Redis backplane.
+#[derive(Debug, Clone)]
+pub struct ScaleConfig {
+    /// SO_REUSEPORT on the listener.
+    pub reuse_port: bool,
+    /// Rooms across relays through Redis; `None` without `--backplane`.
+    pub backplane: Option<BackplaneConfig>,
+}
+
 impl Config {
     /// Builds the configuration from parsed flags.
     pub fn from_args(args: ServeArgs) -> Result<Config, String> {
@@ -128,6 +141,7 @@ impl Config {
             admission,
             heartbeat,
             observe,
+            scale,
         } = args;
         // Checked in this order so that the first complaint stays the same.
         let workers = listen.worker_count()?;
@@ -135,6 +149,7 @@ impl Config {
         limits.check()?;
         let token = admission.token()?;
         let origins = admission.origins()?;
+        let backplane = scale.backplane()?;
         Ok(Config {
             listen: ListenConfig {
                 addr: listen.listen,
@@ -169,6 +184,10 @@ impl Config {
             observe: ObserveConfig {
                 trace_handshake: observe.trace_handshake,
                 admin_listen: observe.admin_listen,
+            },
+            scale: ScaleConfig {
+                reuse_port: scale.reuse_port,
+                backplane,
             },
         })
     }

@@ -117,11 +117,13 @@ pub fn check_body(head: &PublishHead, body: &[u8]) -> Result<(), Response> {
     Ok(())
 }
 
-/// The 202 answer: the room and how many members it had when published.
-pub fn accepted(room: &str, recipients: usize) -> Response {
+/// The 202 answer: the room, how many members it had here when published
+/// and, with a backplane, whether the message was queued for other relays.
+pub fn accepted(room: &str, recipients: usize, backplane: Option<&str>) -> Response {
+    let relayed = backplane.map_or(String::new(), |word| format!(", \"backplane\": \"{word}\""));
     let mut response = Response::text(
         202,
-        format!("{{\"room\": \"{room}\", \"recipients\": {recipients}}}\n"),
+        format!("{{\"room\": \"{room}\", \"recipients\": {recipients}{relayed}}}\n"),
     );
     response.content_type = "application/json";
     response
@@ -235,7 +237,12 @@ mod tests {
 
     #[test]
     fn accepted_is_json() {
-        let body = String::from_utf8(accepted("/p", 3).body).unwrap();
+        let body = String::from_utf8(accepted("/p", 3, None).body).unwrap();
         assert_eq!(body.trim(), r#"{"room": "/p", "recipients": 3}"#);
+        let body = String::from_utf8(accepted("/p", 0, Some("queued")).body).unwrap();
+        assert_eq!(
+            body.trim(),
+            r#"{"room": "/p", "recipients": 0, "backplane": "queued"}"#
+        );
     }
 }

@@ -43,7 +43,10 @@ pub struct Live<'a> {
 pub fn answer(page: Page, live: &Live<'_>) -> Response {
     let response = match page {
         Page::Health if live.guards.is_draining() => Response::text(503, "shutting down\n"),
-        Page::Health => Response::text(200, "ok\n"),
+        Page::Health => match live.stats.backplane.health_line() {
+            Some(line) => Response::text(200, format!("ok\n{line}")),
+            None => Response::text(200, "ok\n"),
+        },
         Page::Metrics => Response {
             status: 200,
             content_type: metrics::CONTENT_TYPE,

@@ -231,10 +231,47 @@ fn backlog_by_worker(s: &Sources<'_>) -> Samples {
         .collect()
 }
 
+/// The `--backplane` families, present only when it is configured.
+const BACKPLANE_METRICS: &[Metric] = &[
+    gauge(
+        "wsrelay_backplane_up",
+        "1 while both connections to Redis are up.",
+        Read(|s| u64::from(s.stats.backplane.is_up())),
+    ),
+    counter(
+        "wsrelay_backplane_published_total",
+        "Messages published to Redis for other relays.",
+        Read(|s| s.stats.backplane.published.load(Relaxed)),
+    ),
+    counter(
+        "wsrelay_backplane_received_total",
+        "Messages from other relays received from Redis.",
+        Read(|s| s.stats.backplane.received.load(Relaxed)),
+    ),
+    counter(
+        "wsrelay_backplane_dropped_total",
+        "Messages between relays dropped: Redis away, --backplane-queue full, or a worker inbox full.",
+        Read(|s| s.stats.backplane.dropped.load(Relaxed)),
+    ),
+    gauge(
+        "wsrelay_backplane_subscriptions",
+        "Rooms this relay subscribes to: those with a local connection.",
+        Read(|s| s.stats.backplane.subscriptions.load(Relaxed)),
+    ),
+];
+
 /// Renders every metric: per family its `# HELP` and `# TYPE` lines, then its samples.
 pub fn render(sources: &Sources<'_>) -> String {
     let mut out = String::with_capacity(4096);
-    for metric in METRICS {
+    render_table(&mut out, METRICS, sources);
+    if sources.stats.backplane.is_enabled() {
+        render_table(&mut out, BACKPLANE_METRICS, sources);
+    }
+    out
+}
+
+fn render_table(out: &mut String, table: &[Metric], sources: &Sources<'_>) {
+    for metric in table {
         let kind = match metric.kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
@@ -256,7 +293,6 @@ pub fn render(sources: &Sources<'_>) -> String {
             }
         }
     }
-    out
 }
 
 /// Label values escape backslash, double quote and newline.
@@ -273,6 +309,8 @@ mod tests {
 
     fn sample_exposition() -> String {
         let stats = Stats::new(2);
+        stats.backplane.enabled.store(true, Relaxed);
+        stats.backplane.dropped.store(3, Relaxed);
         WorkerStats::add(&stats.workers[0].accepted, 3);
         WorkerStats::add(&stats.workers[1].accepted, 4);
         WorkerStats::add(&stats.workers[1].backlog_bytes, 99);
@@ -321,6 +359,8 @@ mod tests {
         assert_eq!(values["wsrelay_inflight_limit_bytes"], 1 << 20);
         assert_eq!(values["wsrelay_rooms"], 5);
         assert_eq!(values["wsrelay_retained_bytes"], 7);
+        assert_eq!(values["wsrelay_backplane_up"], 0);
+        assert_eq!(values["wsrelay_backplane_dropped_total"], 3);
     }
 
     #[test]
@@ -382,11 +422,13 @@ mod tests {
             assert!(text.contains(excerpt), "{excerpt}\nnot in\n{text}");
         }
         assert!(text.starts_with("# HELP wsrelay_connections "));
-        assert!(
-            text.ends_with(
-                "# TYPE wsrelay_idle_closed_total counter\nwsrelay_idle_closed_total 0\n"
-            )
-        );
+        assert!(text.ends_with(
+            "# TYPE wsrelay_backplane_subscriptions gauge\nwsrelay_backplane_subscriptions 0\n"
+        ));
+        assert!(text.contains(
+            "# TYPE wsrelay_idle_closed_total counter\nwsrelay_idle_closed_total 0\n\
+                 # HELP wsrelay_backplane_up "
+        ));
     }
 
     #[test]

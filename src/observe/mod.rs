@@ -3,6 +3,7 @@
 //!
 //! Rule: formats and counts; never decides what happens to a connection.
 
+pub mod backplane;
 pub mod log_limit;
 pub mod metrics;
 pub mod stats;

@@ -162,6 +162,8 @@ pub struct Stats {
     pub workers: Vec<WorkerStats>,
     /// The acceptor's counters.
     pub acceptor: AcceptorStats,
+    /// The backplane's counters (zero without `--backplane`).
+    pub backplane: super::backplane::BackplaneStats,
 }
 
 impl Stats {
@@ -170,6 +172,7 @@ impl Stats {
         Stats {
             workers: (0..workers).map(|_| WorkerStats::default()).collect(),
             acceptor: AcceptorStats::default(),
+            backplane: Default::default(),
         }
     }
 

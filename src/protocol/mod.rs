@@ -6,6 +6,7 @@
 //! trace sessions record). Everything here is unit-tested with plain bytes.
 
 pub mod client;
+pub mod envelope;
 pub mod frame;
 pub mod handshake;
 pub mod http;

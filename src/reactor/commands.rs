@@ -86,3 +86,16 @@ impl WorkerHandle {
         }
     }
 }
+
+impl WorkerHandle {
+    /// Offers a command, waiting up to `wait` for room in the inbox (the
+    /// backplane's way in: Redis buffers for it meanwhile); whether it went.
+    pub fn send_waiting(&self, command: Command, wait: std::time::Duration) -> bool {
+        match self.inbox.send_timeout(command, wait) {
+            Ok(()) => true,
+            Err(crossbeam_channel::SendTimeoutError::Timeout(_)) => false,
+            // A worker that is gone has no clients left to deliver to.
+            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => true,
+        }
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod acceptor;
 pub mod admin;
+pub mod backplane;
 pub mod commands;
 pub mod panics;
 pub mod server;

@@ -5,6 +5,7 @@ use crate::observe::stats::Stats;
 use crate::policy::guards::Guards;
 use crate::reactor::acceptor::{ACCEPTOR_WAKER, Acceptor, LISTENER};
 use crate::reactor::admin::{self, AdminServer, AdminState};
+use crate::reactor::backplane::{self, BackplaneThreads};
 use crate::reactor::commands::{INBOX_CAPACITY, WorkerHandle, WorkerInbox};
 use crate::reactor::worker::{Shared, WAKER, Worker};
 use crate::rooms::Registry;
@@ -26,6 +27,7 @@ pub struct ServerHandle {
     acceptor_waker: Arc<Waker>,
     threads: Vec<JoinHandle<io::Result<()>>>,
     admin: Option<AdminServer>,
+    backplane: Option<BackplaneThreads>,
 }
 
 /// Pending connections the kernel may queue for `accept` (it caps this at
@@ -44,11 +46,28 @@ fn raise_backlog(listener: &TcpListener) -> io::Result<()> {
     Ok(())
 }
 
+/// Binds the listening socket; with `reuse_port`, several processes may
+/// bind the same address and the kernel spreads connections over them.
+fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    if !reuse_port {
+        let listener = TcpListener::bind(addr)?;
+        raise_backlog(&listener)?;
+        return Ok(listener);
+    }
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
 /// Binds the listener and starts the acceptor and worker threads.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
     let config = Arc::new(config);
-    let mut listener = TcpListener::bind(config.listen.addr)?;
-    raise_backlog(&listener)?;
+    let mut listener = bind(config.listen.addr, config.scale.reuse_port)?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(Stats::new(config.listen.workers));
     let registry = Arc::new(Registry::new(
@@ -95,6 +114,21 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
     }
 
     let trace_numbers = Arc::new(AtomicU32::new(1));
+    let (backplane, backplane_threads) = match &config.scale.backplane {
+        Some(settings) => {
+            let retain_ttl = config.rooms.retain.then_some(config.rooms.retain_ttl);
+            let workers = handles.clone();
+            let (handle, threads) = backplane::start(
+                settings,
+                retain_ttl,
+                registry.clone(),
+                stats.clone(),
+                workers,
+            )?;
+            (Some(handle), Some(threads))
+        }
+        None => (None, None),
+    };
     let mut threads = Vec::new();
     for (index, (poll, inbox)) in parts.into_iter().enumerate() {
         let shared = Shared {
@@ -103,6 +137,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
             registry: registry.clone(),
             guards: guards.clone(),
             trace_numbers: trace_numbers.clone(),
+            backplane: backplane.clone(),
         };
         let worker = Worker::new(index, shared, poll, handles.clone(), inbox);
         threads.push(
@@ -140,6 +175,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         acceptor_waker,
         threads,
         admin,
+        backplane: backplane_threads,
     })
 }
 
@@ -199,6 +235,9 @@ impl ServerHandle {
                 log::error!("relay thread failed: {error}");
                 outcome = Err(error);
             }
+        }
+        if let Some(backplane) = self.backplane {
+            backplane.stop();
         }
         // The admin listener outlives the workers, so probes see 503 until the end.
         if let Some(admin) = self.admin {

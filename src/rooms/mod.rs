@@ -18,7 +18,7 @@ pub use name::{MAX_ROOM_NAME, validate_room};
 use crate::protocol::frame::Frame;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// One room, as every worker sees it.
@@ -32,6 +32,8 @@ pub struct RoomInfo {
     pub members: AtomicUsize,
     /// Open publisher connections, over all workers.
     pub publishers: AtomicUsize,
+    /// Other relays with publishers in this room (kept by the backplane).
+    pub remote_publishers: AtomicUsize,
     /// Matches a `--rooms-publisher-only` pattern.
     pub publisher_only: bool,
     /// The last published message, when `--retain` is on.
@@ -44,7 +46,17 @@ impl RoomInfo {
     /// Whether members talk only to publishers and publishers to members:
     /// a publisher is connected, or the room is publisher-only by configuration.
     pub fn is_publisher_fed(&self) -> bool {
-        self.publisher_only || self.publishers.load(Relaxed) > 0
+        self.publisher_only || self.has_publishers()
+    }
+
+    /// Whether a publisher is connected here or, through the backplane, elsewhere.
+    pub fn has_publishers(&self) -> bool {
+        self.publishers.load(Relaxed) > 0 || self.remote_publishers.load(Relaxed) > 0
+    }
+
+    /// Whether any connection of this relay is in the room.
+    pub fn is_joined(&self) -> bool {
+        !is_empty(self)
     }
 
     /// The retained message, if any.
@@ -64,6 +76,9 @@ pub struct Registry {
     publisher_only: Vec<String>,
     retain: bool,
     start: Instant,
+    /// Told of a room's first and last connection and first and last
+    /// publisher (the backplane subscribes and announces on these).
+    watcher: OnceLock<crossbeam_channel::Sender<Arc<RoomInfo>>>,
 }
 
 /// A connection's role in its room.
@@ -84,6 +99,7 @@ impl Registry {
             publisher_only,
             retain,
             start: Instant::now(),
+            watcher: OnceLock::new(),
         }
     }
 
@@ -119,6 +135,7 @@ impl Registry {
             name: name.into(),
             members: AtomicUsize::new(0),
             publishers: AtomicUsize::new(0),
+            remote_publishers: AtomicUsize::new(0),
             publisher_only: self.publisher_only.iter().any(|g| glob_match(g, name)),
             retained: Mutex::new(None),
             last_active_ms: AtomicU64::new(self.now_ms()),
@@ -133,9 +150,13 @@ impl Registry {
         // the room between finding it and joining it.
         let mut rooms = self.lock();
         let room = self.open_locked(&mut rooms, name);
-        self.counter(&room, role).fetch_add(1, Relaxed);
+        let first = is_empty(&room);
+        let before = self.counter(&room, role).fetch_add(1, Relaxed);
         drop(rooms);
         room.last_active_ms.store(self.now_ms(), Relaxed);
+        if first || (role == Role::Publisher && before == 0) {
+            self.notify(&room);
+        }
         room
     }
 
@@ -143,11 +164,66 @@ impl Registry {
     /// retains a message (then [`Registry::expire`] removes it later).
     pub fn leave(&self, room: &Arc<RoomInfo>, role: Role) {
         let mut rooms = self.lock();
-        self.counter(room, role).fetch_sub(1, Relaxed);
+        let before = self.counter(room, role).fetch_sub(1, Relaxed);
         room.last_active_ms.store(self.now_ms(), Relaxed);
-        if is_empty(room) && room.retained().is_none() {
+        let last = is_empty(room);
+        if last && room.retained().is_none() {
             rooms.remove(&room.name);
         }
+        drop(rooms);
+        if last || (role == Role::Publisher && before == 1) {
+            self.notify(room);
+        }
+    }
+
+    /// Sends every room whose first or last connection, or first or last
+    /// publisher, comes or goes from now on to the returned receiver.
+    pub fn watch(&self) -> crossbeam_channel::Receiver<Arc<RoomInfo>> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        self.watcher
+            .set(tx)
+            .expect("bug: the registry has one watcher");
+        rx
+    }
+
+    fn notify(&self, room: &Arc<RoomInfo>) {
+        if let Some(watcher) = self.watcher.get() {
+            let _ = watcher.send(room.clone());
+        }
+    }
+
+    /// Keeps `frame` as the room's retained message unless it has one
+    /// already (which is newer); whether it was kept.
+    pub fn adopt_retained(&self, room: &RoomInfo, frame: &Frame) -> bool {
+        if !self.retain {
+            return false;
+        }
+        let mut retained = room.retained.lock().expect("bug: retained lock poisoned");
+        if retained.is_some() {
+            return false;
+        }
+        *retained = Some(frame.clone());
+        true
+    }
+
+    /// Drops the room called `name` and its retained message if no
+    /// connection is in it (the backplane keeps it in Redis instead).
+    pub fn forget(&self, name: &str) {
+        let mut rooms = self.lock();
+        if rooms.get(name).is_some_and(|room| is_empty(room)) {
+            rooms.remove(name);
+        }
+    }
+
+    /// The rooms with a connection of this relay.
+    pub fn joined(&self) -> Vec<Arc<RoomInfo>> {
+        let rooms = self.lock();
+        rooms.values().filter(|r| r.is_joined()).cloned().collect()
+    }
+
+    /// Whether rooms retain their last published message (`--retain`).
+    pub fn retains(&self) -> bool {
+        self.retain
     }
 
     fn counter<'a>(&self, room: &'a RoomInfo, role: Role) -> &'a AtomicUsize {
@@ -233,6 +309,33 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         registry.expire(Duration::from_millis(10));
         assert_eq!(registry.len(), 0);
+    }
+
+    #[test]
+    fn the_watcher_hears_first_and_last_connections_and_publishers() {
+        let registry = Registry::new(vec![], true);
+        let changes = registry.watch();
+        let a = registry.join("/a", Role::Member);
+        registry.join("/a", Role::Member);
+        registry.join("/a", Role::Publisher);
+        registry.leave(&a, Role::Publisher);
+        registry.leave(&a, Role::Member);
+        registry.leave(&a, Role::Member);
+        let heard: Vec<usize> = changes.try_iter().map(|r| r.id as usize).collect();
+        assert_eq!(
+            heard.len(),
+            4,
+            "first join, publisher in and out, last leave"
+        );
+        let b = registry.join("/b", Role::Member);
+        assert!(registry.adopt_retained(&b, &Frame::from(&b"\x81\x01x"[..])));
+        assert!(!registry.adopt_retained(&b, &Frame::from(&b"\x81\x01y"[..])));
+        registry.forget("/b");
+        assert_eq!(registry.len(), 1, "not while joined");
+        registry.leave(&b, Role::Member);
+        assert_eq!(registry.len(), 1, "kept for its retained message");
+        registry.forget("/b");
+        assert!(registry.is_empty());
     }
 
     #[test]

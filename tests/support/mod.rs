@@ -6,6 +6,7 @@
 pub mod external;
 pub mod ops;
 pub mod process;
+pub mod redis;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

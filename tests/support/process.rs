@@ -26,9 +26,14 @@ impl ServeProcess {
 
     /// Like `start`, with a chance to adjust the command (limits, env).
     pub fn start_with(args: &[&str], tweak: impl FnOnce(&mut Command)) -> ServeProcess {
+        ServeProcess::start_at("127.0.0.1:0", args, tweak)
+    }
+
+    /// Like `start_with`, listening on `listen` (a fixed port, e.g. for `--reuse-port`).
+    pub fn start_at(listen: &str, args: &[&str], tweak: impl FnOnce(&mut Command)) -> ServeProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wsrelay"));
         command
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

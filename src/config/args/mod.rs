@@ -2,6 +2,7 @@
 //! A new group is one more file here and one `#[command(flatten)]` field below.
 
 mod admission;
+mod backplane;
 mod heartbeat;
 mod limits;
 mod listen;
@@ -9,6 +10,7 @@ mod observe;
 mod rooms;
 
 pub use self::admission::AdmissionArgs;
+pub use self::backplane::BackplaneArgs;
 pub use self::heartbeat::HeartbeatArgs;
 pub use self::limits::LimitsArgs;
 pub use self::listen::ListenArgs;
@@ -36,4 +38,7 @@ pub struct ServeArgs {
     /// Admin listener and tracing.
     #[command(flatten)]
     pub observe: ObserveArgs,
+    /// Several processes on one port, rooms across relays through Redis.
+    #[command(flatten)]
+    pub scale: BackplaneArgs,
 }

@@ -32,12 +32,17 @@ impl Worker {
                 self.shared.registry.published(room, &frame);
                 Audience::Members
             }
-            (true, Role::Member) if room.publishers.load(Relaxed) == 0 => {
+            (true, Role::Member) if !room.has_publishers() => {
                 WorkerStats::add(&self.my_stats().member_messages_dropped, 1);
                 return;
             }
             (true, Role::Member) => Audience::Publishers,
         };
+        if let Some(backplane) = &self.shared.backplane {
+            let from_publisher = slot.role == Role::Publisher;
+            let to_publishers = audience == Audience::Publishers;
+            backplane.publish(&room.name, from_publisher, to_publishers, &frame);
+        }
         let room = room.id;
         self.broadcast_local(room, audience, &frame, Some(key));
         self.peers.broadcast(room, audience, &frame);
@@ -66,7 +71,8 @@ impl Worker {
         }
         let frame = frame::encode(head.kind.opcode(), body);
         let registry = &self.shared.registry;
-        let room = if self.shared.config.rooms.retain {
+        // With a backplane, Redis keeps what no local connection waits for.
+        let room = if self.shared.config.rooms.retain && self.shared.backplane.is_none() {
             Some(registry.open(&head.room))
         } else {
             registry.get(&head.room)
@@ -77,10 +83,15 @@ impl Worker {
             self.broadcast_local(room.id, Audience::Members, &frame, None);
             self.peers.broadcast(room.id, Audience::Members, &frame);
         }
+        let relayed = self
+            .shared
+            .backplane
+            .as_ref()
+            .map(|backplane| backplane.publish(&head.room, true, false, &frame).label());
         WorkerStats::add(&self.my_stats().http_publishes, 1);
         if let Some(slot) = self.slots.get_mut(key) {
             slot.session
-                .respond(publish::accepted(&head.room, recipients));
+                .respond(publish::accepted(&head.room, recipients, relayed));
             slot.mark_dirty(key, &mut self.scratch.dirty);
         }
     }

@@ -18,6 +18,7 @@ use crate::observe::stats::{Stats, WorkerStats};
 use crate::policy::guards::Guards;
 use crate::protocol::frame::{self, Frame};
 use crate::protocol::session::Event;
+use crate::reactor::backplane::Backplane;
 use crate::reactor::commands::{WorkerHandle, WorkerInbox};
 use crate::reactor::timers::Entry;
 use crate::rooms::{LocalRooms, Registry};
@@ -101,6 +102,8 @@ pub struct Shared {
     pub guards: Arc<Guards>,
     /// The next `--trace-handshake` connection number (starts at 1).
     pub trace_numbers: Arc<AtomicU32>,
+    /// Rooms across relays (`--backplane`).
+    pub backplane: Option<Arc<Backplane>>,
 }
 
 /// Frames every connection of the worker may get, encoded once.
