@@ -1,11 +1,12 @@
 //! Binding the listener, spawning workers and the acceptor, and shutdown.
 
 use crate::config::Config;
+use crate::config::backplane::BackplaneConfig;
 use crate::observe::stats::Stats;
 use crate::policy::guards::Guards;
 use crate::reactor::acceptor::{ACCEPTOR_WAKER, Acceptor, LISTENER};
 use crate::reactor::admin::{self, AdminServer, AdminState};
-use crate::reactor::backplane::{self, BackplaneThreads};
+use crate::reactor::backplane::{self, Backplane, BackplaneThreads};
 use crate::reactor::commands::{INBOX_CAPACITY, WorkerHandle, WorkerInbox};
 use crate::reactor::worker::{Shared, WAKER, Worker};
 use crate::rooms::Registry;
@@ -67,7 +68,7 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
 /// Binds the listener and starts the acceptor and worker threads.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
     let config = Arc::new(config);
-    let mut listener = bind(config.listen.addr, config.scale.reuse_port)?;
+    let listener = bind(config.listen.addr, config.scale.reuse_port)?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(Stats::new(config.listen.workers));
     let registry = Arc::new(Registry::new(
@@ -92,39 +93,13 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         None => None,
     };
 
-    let mut handles = Vec::new();
-    let mut parts = Vec::new();
-    for _ in 0..config.listen.workers {
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
-        let (adopt_tx, adopt_rx) = crossbeam_channel::unbounded();
-        handles.push(WorkerHandle {
-            inbox: inbox_tx,
-            adopt: adopt_tx,
-            waker,
-        });
-        parts.push((
-            poll,
-            WorkerInbox {
-                inbox: inbox_rx,
-                adopt: adopt_rx,
-            },
-        ));
-    }
+    let (handles, parts) = worker_channels(config.listen.workers)?;
 
     let trace_numbers = Arc::new(AtomicU32::new(1));
     let (backplane, backplane_threads) = match &config.scale.backplane {
         Some(settings) => {
-            let retain_ttl = config.rooms.retain.then_some(config.rooms.retain_ttl);
-            let workers = handles.clone();
-            let (handle, threads) = backplane::start(
-                settings,
-                retain_ttl,
-                registry.clone(),
-                stats.clone(),
-                workers,
-            )?;
+            let (handle, threads) =
+                start_backplane(settings, &config, &registry, &stats, &handles)?;
             (Some(handle), Some(threads))
         }
         None => (None, None),
@@ -147,20 +122,8 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         );
     }
 
-    let poll = Poll::new()?;
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
-    let acceptor_waker = Arc::new(Waker::new(poll.registry(), ACCEPTOR_WAKER)?);
-    let stopping = Arc::new(AtomicBool::new(false));
-    let acceptor = Acceptor::new(
-        poll,
-        listener,
-        handles,
-        stopping.clone(),
-        guards.clone(),
-        config.clone(),
-        stats.clone(),
-    );
+    let (acceptor, acceptor_waker, stopping) =
+        prepare_acceptor(listener, handles, &guards, &config, &stats)?;
     threads.push(
         std::thread::Builder::new()
             .name("wsrelay-acceptor".into())
@@ -177,6 +140,74 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         admin,
         backplane: backplane_threads,
     })
+}
+
+/// One poll, waker and pair of channels per worker: the handles other
+/// threads use to reach the workers, and the parts each worker owns.
+fn worker_channels(count: usize) -> io::Result<(Vec<WorkerHandle>, Vec<(Poll, WorkerInbox)>)> {
+    let mut handles = Vec::new();
+    let mut parts = Vec::new();
+    for _ in 0..count {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
+        let (adopt_tx, adopt_rx) = crossbeam_channel::unbounded();
+        handles.push(WorkerHandle {
+            inbox: inbox_tx,
+            adopt: adopt_tx,
+            waker,
+        });
+        let inbox = WorkerInbox {
+            inbox: inbox_rx,
+            adopt: adopt_rx,
+        };
+        parts.push((poll, inbox));
+    }
+    Ok((handles, parts))
+}
+
+/// The acceptor, registered on a poll of its own, with its waker and the
+/// flag that tells it to stop.
+fn prepare_acceptor(
+    mut listener: TcpListener,
+    workers: Vec<WorkerHandle>,
+    guards: &Arc<Guards>,
+    config: &Arc<Config>,
+    stats: &Arc<Stats>,
+) -> io::Result<(Acceptor, Arc<Waker>, Arc<AtomicBool>)> {
+    let poll = Poll::new()?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let waker = Arc::new(Waker::new(poll.registry(), ACCEPTOR_WAKER)?);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let acceptor = Acceptor::new(
+        poll,
+        listener,
+        workers,
+        stopping.clone(),
+        guards.clone(),
+        config.clone(),
+        stats.clone(),
+    );
+    Ok((acceptor, waker, stopping))
+}
+
+/// Starts the backplane threads, which deliver into `workers` like a peer worker.
+fn start_backplane(
+    settings: &BackplaneConfig,
+    config: &Config,
+    registry: &Arc<Registry>,
+    stats: &Arc<Stats>,
+    workers: &[WorkerHandle],
+) -> io::Result<(Arc<Backplane>, BackplaneThreads)> {
+    let retain_ttl = config.rooms.retain.then_some(config.rooms.retain_ttl);
+    backplane::start(
+        settings,
+        retain_ttl,
+        registry.clone(),
+        stats.clone(),
+        workers.to_vec(),
+    )
 }
 
 impl ServerHandle {
