@@ -17,15 +17,21 @@ pub use name::{MAX_ROOM_NAME, validate_room};
 
 use crate::protocol::frame::Frame;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// A room's process-wide id. 64 bits, so that ids are never reused: at a
+/// million new rooms a second the counter lasts over 500,000 years, while a
+/// `u32` would wrap after about 4 billion creations and could let a
+/// broadcast still queued for a dead room reach a new room with its id.
+pub type RoomId = u64;
 
 /// One room, as every worker sees it.
 #[derive(Debug)]
 pub struct RoomInfo {
     /// Process-wide id carried by broadcasts between workers.
-    pub id: u32,
+    pub id: RoomId,
     /// The room's path, e.g. `/prices/btc-usd`.
     pub name: Box<str>,
     /// Open member connections, over all workers.
@@ -72,7 +78,7 @@ impl RoomInfo {
 #[derive(Debug)]
 pub struct Registry {
     rooms: Mutex<HashMap<Box<str>, Arc<RoomInfo>>>,
-    next_id: AtomicU32,
+    next_id: AtomicU64,
     publisher_only: Vec<String>,
     retain: bool,
     start: Instant,
@@ -95,12 +101,18 @@ impl Registry {
     pub fn new(publisher_only: Vec<String>, retain: bool) -> Registry {
         Registry {
             rooms: Mutex::new(HashMap::new()),
-            next_id: AtomicU32::new(1),
+            next_id: AtomicU64::new(1),
             publisher_only,
             retain,
             start: Instant::now(),
             watcher: OnceLock::new(),
         }
+    }
+
+    /// Continues room ids from `next` (tests of the wrap point).
+    #[cfg(test)]
+    fn continue_ids_from(&self, next: RoomId) {
+        self.next_id.store(next, Relaxed);
     }
 
     fn now_ms(&self) -> u64 {
@@ -295,6 +307,21 @@ mod tests {
         assert_eq!(registry.len(), 0);
         let again = registry.join("/a", Role::Member);
         assert_ne!(again.id, a.id, "a new room gets a new id");
+    }
+
+    #[test]
+    fn room_ids_are_not_reused_past_the_u32_wrap_point() {
+        let registry = Registry::new(vec![], false);
+        let long_lived = registry.join("/long-lived", Role::Member);
+        registry.continue_ids_from(u32::MAX.into());
+        let mut ids = vec![long_lived.id];
+        for n in 0..3 {
+            let room = registry.join(&format!("/r{n}"), Role::Member);
+            assert!(!ids.contains(&room.id), "id {} given twice", room.id);
+            ids.push(room.id);
+            registry.leave(&room, Role::Member);
+        }
+        assert!(ids[1..].iter().all(|&id| id >= RoomId::from(u32::MAX)));
     }
 
     #[test]

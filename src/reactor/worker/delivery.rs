@@ -10,7 +10,7 @@ use crate::protocol::frame::{self, Frame, close_code};
 use crate::protocol::http::Request;
 use crate::protocol::outbound::Offer;
 use crate::reactor::commands::{Audience, Command};
-use crate::rooms::Role;
+use crate::rooms::{Role, RoomId};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
@@ -99,7 +99,7 @@ impl Worker {
     /// Queues `frame` on this worker's connections of `room` in `audience`, but `except`.
     fn broadcast_local(
         &mut self,
-        room: u32,
+        room: RoomId,
         audience: Audience,
         frame: &Frame,
         except: Option<usize>,
