@@ -96,6 +96,8 @@ pub struct LimitsConfig {
     pub max_connections: Option<usize>,
     /// Ceiling of open sockets per client address.
     pub max_connections_per_ip: Option<u32>,
+    /// Leading bits of an IPv6 address counted as one client address.
+    pub ipv6_prefix: u8,
     /// Budget for partly received messages, bytes.
     pub max_inflight: usize,
     /// Messages per second per connection.
@@ -172,6 +174,7 @@ impl Config {
                 handshake_timeout: limits.handshake_timeout,
                 max_connections: limits.max_connections,
                 max_connections_per_ip: limits.max_connections_per_ip,
+                ipv6_prefix: limits.ipv6_prefix,
                 max_inflight: limits.inflight_budget(),
                 max_messages_per_sec: limits.max_messages_per_sec,
             },

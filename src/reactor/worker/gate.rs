@@ -52,7 +52,7 @@ mod tests {
 
     #[test]
     fn a_proxied_client_is_counted_by_its_forwarded_address_up_to_the_limit() {
-        let limit = PerIpLimit::new(1);
+        let limit = PerIpLimit::new(1, 64);
         let proxies = TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
         let client: IpAddr = "10.0.0.7".parse().unwrap();
         let mut side = SideTables::new();
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn an_already_counted_or_unlimited_connection_passes_untouched() {
-        let limit = PerIpLimit::new(1);
+        let limit = PerIpLimit::new(1, 64);
         let proxies = TrustedProxies::default();
         let mut side = SideTables::new();
         side.add_counted_ip(1, proxy());
