@@ -2,6 +2,7 @@
 //! local fan-out, handing to the other workers, HTTP publishes, the inbox,
 //! and the slow-consumer policy.
 
+use super::slot::queue_change;
 use super::{INBOX_BUDGET, Worker};
 use crate::config::SlowConsumer;
 use crate::endpoints::publish::{self, PublishHead};
@@ -63,9 +64,9 @@ impl Worker {
         let checked = publish::authorize(request, peer, &self.shared.config)
             .and_then(|()| publish::check_body(head, body));
         if let Err(response) = checked {
-            self.shared.stats.workers[self.index]
-                .handshake_failed(HandshakeFailure::from_status(response.status));
-            slot.session.respond(response);
+            let stats = &self.shared.stats.workers[self.index];
+            stats.handshake_failed(HandshakeFailure::from_status(response.status));
+            slot.queue(&stats.backlog_bytes, |session| session.respond(response));
             slot.mark_dirty(key, &mut self.scratch.dirty);
             return;
         }
@@ -90,8 +91,9 @@ impl Worker {
             .map(|backplane| backplane.publish(&head.room, true, false, &frame).label());
         WorkerStats::add(&self.my_stats().http_publishes, 1);
         if let Some(slot) = self.slots.get_mut(key) {
-            slot.session
-                .respond(publish::accepted(&head.room, recipients, relayed));
+            let response = publish::accepted(&head.room, recipients, relayed);
+            let backlog = &self.shared.stats.workers[self.index].backlog_bytes;
+            slot.queue(backlog, |session| session.respond(response));
             slot.mark_dirty(key, &mut self.scratch.dirty);
         }
     }
@@ -113,6 +115,8 @@ impl Worker {
         };
         let limit = self.shared.config.limits.max_backlog;
         let mut delivered = 0u64;
+        // Summed here and added to the gauge once, like `delivered`.
+        let mut backlog = 0u64;
         let mut slow = Vec::new();
         for &member in targets {
             let key = member as usize;
@@ -120,7 +124,10 @@ impl Worker {
                 continue;
             }
             let slot = &mut self.slots[key];
-            match slot.session.out.offer(frame.clone(), limit) {
+            let before = slot.session.out.queued_bytes();
+            let offer = slot.session.out.offer(frame.clone(), limit);
+            backlog = backlog.wrapping_add(queue_change(before, slot.session.out.queued_bytes()));
+            match offer {
                 Offer::Queued => {
                     delivered += 1;
                     slot.mark_dirty(key, &mut self.scratch.dirty);
@@ -129,6 +136,7 @@ impl Worker {
             }
         }
         WorkerStats::add(&self.my_stats().messages_sent, delivered);
+        WorkerStats::add(&self.my_stats().backlog_bytes, backlog);
         for key in slow {
             self.slow_consumer(key);
         }

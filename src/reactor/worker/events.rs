@@ -67,6 +67,7 @@ impl Worker {
     /// the connection's per-flag state.
     fn on_opened(&mut self, key: usize, room_name: &str, role: Role) {
         let config = &self.shared.config;
+        let backlog = &self.shared.stats.workers[self.index].backlog_bytes;
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
@@ -85,7 +86,7 @@ impl Worker {
             && let Some(retained) = room.retained()
         {
             // The current value of a feed, right after the greeting.
-            slot.session.out.push(retained);
+            slot.queue(backlog, |session| session.out.push(retained));
         }
         slot.room = Some(room);
         WorkerStats::add(&self.shared.stats.workers[self.index].websockets, 1);
@@ -103,7 +104,8 @@ impl Worker {
             },
         );
         if let Some(slot) = self.slots.get_mut(key) {
-            slot.session.respond(response);
+            let backlog = &self.shared.stats.workers[self.index].backlog_bytes;
+            slot.queue(backlog, |session| session.respond(response));
             slot.mark_dirty(key, &mut self.scratch.dirty);
         }
     }

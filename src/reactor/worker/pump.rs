@@ -1,8 +1,9 @@
 //! The byte pump: reading sockets into the worker's scratch buffer and on
 //! into their sessions, and flushing each dirty connection once per turn.
 
+use super::Session;
 use super::gate::PerIpGate;
-use super::slot::ConnRef;
+use super::slot::{ConnRef, track_backlog};
 use super::{READ_BUDGET, Worker};
 use crate::endpoints::routes;
 use crate::observe::stats::WorkerStats;
@@ -26,7 +27,8 @@ impl Worker {
             };
             let read = match slot.stream.read(&mut self.scratch.read_buf) {
                 Ok(0) => {
-                    slot.session.peer_gone();
+                    let backlog = &self.shared.stats.workers[self.index].backlog_bytes;
+                    slot.queue(backlog, Session::peer_gone);
                     self.release(key);
                     return;
                 }
@@ -71,11 +73,14 @@ impl Worker {
             router: routes::route,
             gate: &mut gate,
         };
+        let queued = slot.session.out.queued_bytes();
         slot.session.receive(
             &mut self.scratch.read_buf[..read],
             &mut context,
             &mut self.scratch.session_events,
         );
+        let backlog = &shared.stats.workers[self.index].backlog_bytes;
+        track_backlog(backlog, queued, slot.session.out.queued_bytes());
         if !slot.session.out.is_empty() {
             slot.mark_dirty(key, &mut self.scratch.dirty);
         }
@@ -125,7 +130,13 @@ impl Worker {
             }
             let before = slot.session.out.queued_bytes();
             let stats = &self.shared.stats.workers[self.index];
-            match slot.session.out.flush(&mut slot.stream) {
+            let flushed = slot.session.out.flush(&mut slot.stream);
+            track_backlog(
+                &stats.backlog_bytes,
+                before,
+                slot.session.out.queued_bytes(),
+            );
+            match flushed {
                 Ok((written, state)) => {
                     WorkerStats::add(&stats.bytes_sent, written as u64);
                     if state == Flushed::Blocked {
