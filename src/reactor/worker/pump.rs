@@ -2,7 +2,7 @@
 //! into their sessions, and flushing each dirty connection once per turn.
 
 use super::Session;
-use super::gate::PerIpGate;
+use super::gate::UpgradeLimits;
 use super::slot::{ConnRef, track_backlog};
 use super::{READ_BUDGET, Worker};
 use crate::endpoints::routes;
@@ -61,7 +61,8 @@ impl Worker {
         };
         slot.last_seen = self.clock.now_ms;
         let shared = &self.shared;
-        let mut gate = PerIpGate {
+        let mut gate = UpgradeLimits {
+            registry: &shared.registry,
             side: &mut self.side,
             key,
             limit: shared.guards.per_ip.as_ref(),
