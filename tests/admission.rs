@@ -137,26 +137,47 @@ fn max_connections_per_ip_refuses_the_extra_socket_with_503() {
     let _again = connect_many(&relay, 2);
 }
 
+/// Upgrades through the trusted proxy at 127.0.0.1 for `client` (its
+/// `X-Forwarded-For`); the status code and the socket, held open.
+fn upgrade_as(relay: &Relay, client: &str) -> (String, TcpStream) {
+    let host = relay.addr.to_string();
+    let head = upgrade_request("/", &host, &format!("X-Forwarded-For: {client}\r\n"));
+    let mut stream = TcpStream::connect(relay.addr).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut first = [0u8; 12];
+    std::io::Read::read_exact(&mut stream, &mut first).unwrap();
+    (String::from_utf8_lossy(&first[9..12]).into_owned(), stream)
+}
+
+fn behind_local_proxy(config: &mut wsrelay::config::Config) {
+    config.limits.max_connections_per_ip = Some(1);
+    config.admission.trusted_proxies =
+        wsrelay::policy::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
+}
+
 #[test]
 fn behind_a_trusted_proxy_the_forwarded_address_is_limited() {
-    let relay = Relay::start_with(|c| {
-        c.limits.max_connections_per_ip = Some(1);
-        c.admission.trusted_proxies =
-            wsrelay::policy::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
-    });
-    let host = relay.addr.to_string();
-    let from = |client: &str| {
-        let head = upgrade_request("/", &host, &format!("X-Forwarded-For: {client}\r\n"));
-        let mut stream = TcpStream::connect(relay.addr).unwrap();
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.write_all(head.as_bytes()).unwrap();
-        let mut first = [0u8; 12];
-        std::io::Read::read_exact(&mut stream, &mut first).unwrap();
-        (String::from_utf8_lossy(&first[9..12]).into_owned(), stream)
-    };
-    let (status, _held) = from("203.0.113.5");
+    let relay = Relay::start_with(behind_local_proxy);
+    let (status, _held) = upgrade_as(&relay, "203.0.113.5");
     assert_eq!(status, "101");
     // The leftmost entry is the client's claim; the proxy appended the real address.
-    assert_eq!(from("198.51.100.1, 203.0.113.5").0, "503");
-    assert_eq!(from("203.0.113.6").0, "101");
+    assert_eq!(upgrade_as(&relay, "198.51.100.1, 203.0.113.5").0, "503");
+    assert_eq!(upgrade_as(&relay, "203.0.113.6").0, "101");
+}
+
+#[test]
+fn ipv6_clients_are_counted_per_64_and_mapped_ones_as_ipv4() {
+    let relay = Relay::start_with(behind_local_proxy);
+    let (status, _held) = upgrade_as(&relay, "2001:db8:1:2::1");
+    assert_eq!(status, "101");
+    // Another address of the same /64 shares its allowance; the next /64 has its own.
+    assert_eq!(upgrade_as(&relay, "2001:db8:1:2:ffff::9").0, "503");
+    let (status, _other_64) = upgrade_as(&relay, "2001:db8:1:3::1");
+    assert_eq!(status, "101");
+    // An IPv4-mapped address is its IPv4 address, not a /64 of ::ffff:0:0/96.
+    let (status, _v4) = upgrade_as(&relay, "::ffff:203.0.113.5");
+    assert_eq!(status, "101");
+    assert_eq!(upgrade_as(&relay, "203.0.113.5").0, "503");
+    assert_eq!(upgrade_as(&relay, "::ffff:203.0.113.6").0, "101");
 }

@@ -6,24 +6,8 @@ use std::time::Duration;
 use support::*;
 use tungstenite::Message;
 
-fn connect_to(relay: &Relay, path: &str) -> Client {
-    let mut client = connect_raw(&format!("ws://{}{path}", relay.addr));
-    assert_eq!(next_message(&mut client), Message::text("Hello, World!"));
-    client
-}
-
 fn wait_open(relay: &Relay, n: u64) {
     relay.wait_for("clients open", |_| relay.websockets() == n);
-}
-
-fn publish(relay: &Relay, path: &str, headers: &str, body: &[u8]) -> String {
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n{headers}\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(body);
-    http_exchange(relay.addr, &request)
 }
 
 #[test]

@@ -77,6 +77,10 @@ pub struct RoomsConfig {
     pub retain: bool,
     /// Lifetime of a retained message in a room nobody uses.
     pub retain_ttl: Duration,
+    /// Bytes all retained messages may hold together (oldest dropped first).
+    pub retain_max_bytes: usize,
+    /// Rooms held at most; creating one more is refused with 503.
+    pub max_rooms: usize,
     /// Globs of publisher-only rooms.
     pub publisher_only: Vec<String>,
 }
@@ -96,6 +100,8 @@ pub struct LimitsConfig {
     pub max_connections: Option<usize>,
     /// Ceiling of open sockets per client address.
     pub max_connections_per_ip: Option<u32>,
+    /// Leading bits of an IPv6 address counted as one client address.
+    pub ipv6_prefix: u8,
     /// Budget for partly received messages, bytes.
     pub max_inflight: usize,
     /// Messages per second per connection.
@@ -146,6 +152,7 @@ impl Config {
         // Checked in this order so that the first complaint stays the same.
         let workers = listen.worker_count()?;
         let heartbeat = heartbeat.heartbeat()?;
+        rooms.check()?;
         limits.check()?;
         let token = admission.token()?;
         let origins = admission.origins()?;
@@ -163,6 +170,8 @@ impl Config {
                 publish_token: rooms.publish_token(),
                 retain: rooms.retain,
                 retain_ttl: rooms.retain_ttl,
+                retain_max_bytes: rooms.retain_max_bytes,
+                max_rooms: rooms.max_rooms,
                 publisher_only: rooms.rooms_publisher_only,
             },
             limits: LimitsConfig {
@@ -172,6 +181,7 @@ impl Config {
                 handshake_timeout: limits.handshake_timeout,
                 max_connections: limits.max_connections,
                 max_connections_per_ip: limits.max_connections_per_ip,
+                ipv6_prefix: limits.ipv6_prefix,
                 max_inflight: limits.inflight_budget(),
                 max_messages_per_sec: limits.max_messages_per_sec,
             },

@@ -54,8 +54,7 @@ pub fn answer(page: Page, live: &Live<'_>) -> Response {
                 stats: live.stats,
                 capacity: &live.guards.capacity,
                 inflight: &live.guards.inflight,
-                rooms: live.registry.len(),
-                retained_bytes: live.registry.retained_bytes(),
+                rooms: live.registry.usage(),
             })
             .into_bytes(),
             headers: Vec::new(),

@@ -4,6 +4,7 @@
 use crate::observe::stats::{HandshakeFailure, Stats, WorkerStats};
 use crate::policy::capacity::Capacity;
 use crate::policy::inflight::InflightBudget;
+use crate::rooms::Usage;
 use Value::{Labelled, Read, Total};
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -21,10 +22,8 @@ pub struct Sources<'a> {
     pub capacity: &'a Capacity,
     /// The inflight byte budget.
     pub inflight: &'a InflightBudget,
-    /// Rooms that exist now.
-    pub rooms: usize,
-    /// Bytes held in rooms' retained messages (`--retain`).
-    pub retained_bytes: usize,
+    /// Rooms and retained messages against their limits.
+    pub rooms: Usage,
 }
 
 /// A metric family: one row of [`METRICS`].
@@ -90,12 +89,32 @@ const METRICS: &[Metric] = &[
     gauge(
         "wsrelay_rooms",
         "Rooms with a member, a publisher or a retained message.",
-        Read(|s| s.rooms as u64),
+        Read(|s| s.rooms.rooms as u64),
+    ),
+    gauge(
+        "wsrelay_rooms_limit",
+        "The --max-rooms ceiling.",
+        Read(|s| s.rooms.max_rooms as u64),
+    ),
+    counter(
+        "wsrelay_rooms_refused_total",
+        "Upgrades and publishes answered 503 because they would create a room past --max-rooms.",
+        Read(|s| s.rooms.refused),
     ),
     gauge(
         "wsrelay_retained_bytes",
         "Bytes held in the rooms' retained messages (--retain).",
-        Read(|s| s.retained_bytes as u64),
+        Read(|s| s.rooms.retained_bytes as u64),
+    ),
+    gauge(
+        "wsrelay_retained_limit_bytes",
+        "The --retain-max-bytes budget.",
+        Read(|s| s.rooms.retain_limit as u64),
+    ),
+    counter(
+        "wsrelay_retained_evictions_total",
+        "Retained messages dropped, oldest first, to stay within --retain-max-bytes.",
+        Read(|s| s.rooms.retain_evictions),
     ),
     counter(
         "wsrelay_http_publishes_total",
@@ -325,8 +344,14 @@ mod tests {
             stats: &stats,
             capacity: &capacity,
             inflight: &inflight,
-            rooms: 5,
-            retained_bytes: 7,
+            rooms: Usage {
+                rooms: 5,
+                max_rooms: 100,
+                refused: 2,
+                retained_bytes: 7,
+                retain_limit: 64,
+                retain_evictions: 1,
+            },
         })
     }
 
@@ -359,6 +384,10 @@ mod tests {
         assert_eq!(values["wsrelay_inflight_limit_bytes"], 1 << 20);
         assert_eq!(values["wsrelay_rooms"], 5);
         assert_eq!(values["wsrelay_retained_bytes"], 7);
+        assert_eq!(values["wsrelay_rooms_limit"], 100);
+        assert_eq!(values["wsrelay_rooms_refused_total"], 2);
+        assert_eq!(values["wsrelay_retained_limit_bytes"], 64);
+        assert_eq!(values["wsrelay_retained_evictions_total"], 1);
         assert_eq!(values["wsrelay_backplane_up"], 0);
         assert_eq!(values["wsrelay_backplane_dropped_total"], 3);
     }

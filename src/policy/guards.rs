@@ -26,7 +26,8 @@ impl Guards {
         Guards {
             capacity: Capacity::new(max_connections),
             inflight: InflightBudget::new(config.limits.max_inflight),
-            per_ip: config.limits.max_connections_per_ip.map(PerIpLimit::new),
+            per_ip: (config.limits.max_connections_per_ip)
+                .map(|max| PerIpLimit::new(max, config.limits.ipv6_prefix)),
             draining: AtomicBool::new(false),
         }
     }

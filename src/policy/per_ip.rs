@@ -1,6 +1,8 @@
-//! `--max-connections-per-ip`: open connections counted per client address,
-//! shared by the acceptor and every worker.
+//! `--max-connections-per-ip`: open connections counted per client address
+//! (an IPv6 client per `--ipv6-prefix` network), shared by the acceptor and
+//! every worker.
 
+use super::address::client_key;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
@@ -14,15 +16,19 @@ const SHARDS: usize = 16;
 #[derive(Debug)]
 pub struct PerIpLimit {
     max: u32,
+    /// Leading bits of an IPv6 address that name one client.
+    v6_prefix: u8,
     hasher: RandomState,
     shards: Box<[Mutex<HashMap<IpAddr, u32>>]>,
 }
 
 impl PerIpLimit {
-    /// A limit of `max` connections per address (at least 1).
-    pub fn new(max: u32) -> PerIpLimit {
+    /// A limit of `max` connections (at least 1) per IPv4 address and per
+    /// IPv6 network of `v6_prefix` bits.
+    pub fn new(max: u32, v6_prefix: u8) -> PerIpLimit {
         PerIpLimit {
             max: max.max(1),
+            v6_prefix,
             hasher: RandomState::new(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
@@ -35,7 +41,7 @@ impl PerIpLimit {
     /// Counts one more connection from `ip`; false (and nothing counted)
     /// if it already has the maximum.
     pub fn try_acquire(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
+        let ip = client_key(ip, self.v6_prefix);
         let mut counts = self.shard(ip).lock().unwrap_or_else(|e| e.into_inner());
         let count = counts.entry(ip).or_insert(0);
         if *count >= self.max {
@@ -48,7 +54,7 @@ impl PerIpLimit {
     /// Forgets one connection from `ip` (one that `try_acquire` counted);
     /// an [`Admission`](crate::policy::admission::Admission) calls it on release.
     pub(super) fn release(&self, ip: IpAddr) {
-        let ip = ip.to_canonical();
+        let ip = client_key(ip, self.v6_prefix);
         let mut counts = self.shard(ip).lock().unwrap_or_else(|e| e.into_inner());
         if let Some(count) = counts.get_mut(&ip) {
             *count -= 1;
@@ -58,9 +64,9 @@ impl PerIpLimit {
         }
     }
 
-    /// Connections currently counted for `ip`.
+    /// Connections currently counted for `ip` (for IPv6, its whole network).
     pub fn count(&self, ip: IpAddr) -> u32 {
-        let ip = ip.to_canonical();
+        let ip = client_key(ip, self.v6_prefix);
         let counts = self.shard(ip).lock().unwrap_or_else(|e| e.into_inner());
         counts.get(&ip).copied().unwrap_or(0)
     }
@@ -80,7 +86,7 @@ mod tests {
 
     #[test]
     fn each_address_gets_its_own_allowance() {
-        let limit = PerIpLimit::new(2);
+        let limit = PerIpLimit::new(2, 64);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         assert!(limit.try_acquire(a));
@@ -94,8 +100,23 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_clients_share_the_allowance_of_their_prefix() {
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        let per_64 = PerIpLimit::new(1, 64);
+        assert!(per_64.try_acquire(ip("2001:db8:0:1::1")));
+        assert!(!per_64.try_acquire(ip("2001:db8:0:1::2")));
+        assert!(per_64.try_acquire(ip("2001:db8:0:2::1")));
+        assert_eq!(per_64.count(ip("2001:db8:0:1:ffff::")), 1);
+        per_64.release(ip("2001:db8:0:1::1"));
+        assert_eq!(per_64.addresses(), 1);
+        let per_address = PerIpLimit::new(1, 128);
+        assert!(per_address.try_acquire(ip("2001:db8:0:1::1")));
+        assert!(per_address.try_acquire(ip("2001:db8:0:1::2")));
+    }
+
+    #[test]
     fn released_addresses_are_forgotten() {
-        let limit = PerIpLimit::new(1);
+        let limit = PerIpLimit::new(1, 64);
         for i in 0..100u8 {
             let ip = IpAddr::from([10, 0, 0, i]);
             assert!(limit.try_acquire(ip));

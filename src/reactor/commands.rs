@@ -2,6 +2,7 @@
 
 use crate::policy::admission::Admission;
 use crate::protocol::frame::Frame;
+use crate::rooms::RoomId;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Waker;
 use mio::net::TcpStream;
@@ -27,7 +28,7 @@ pub enum Command {
     /// Queue this frame on the worker's connections of `room` in `audience`.
     Broadcast {
         /// Room id.
-        room: u32,
+        room: RoomId,
         /// Members or publishers.
         audience: Audience,
         /// The encoded frame.

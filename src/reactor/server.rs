@@ -71,10 +71,10 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
     let listener = bind(config.listen.addr, config.scale.reuse_port)?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(Stats::new(config.listen.workers));
-    let registry = Arc::new(Registry::new(
-        config.rooms.publisher_only.clone(),
-        config.rooms.retain,
-    ));
+    let registry = Arc::new(
+        Registry::new(config.rooms.publisher_only.clone(), config.rooms.retain)
+            .with_limits(config.rooms.max_rooms, config.rooms.retain_max_bytes),
+    );
     let max_connections = config
         .limits
         .max_connections

@@ -2,6 +2,7 @@
 //! publishers of each. Created on a room's first local join, dropped on the
 //! last local leave.
 
+use super::RoomId;
 use std::collections::HashMap;
 
 /// The local connections (slab keys) in one room.
@@ -16,18 +17,18 @@ pub struct LocalRoom {
 /// Local rooms by room id.
 #[derive(Debug, Default)]
 pub struct LocalRooms {
-    rooms: HashMap<u32, LocalRoom>,
+    rooms: HashMap<RoomId, LocalRoom>,
 }
 
 impl LocalRooms {
     /// The local connections of a room, if any.
-    pub fn get(&self, room: u32) -> Option<&LocalRoom> {
+    pub fn get(&self, room: RoomId) -> Option<&LocalRoom> {
         self.rooms.get(&room)
     }
 
     /// Adds a connection; returns its index in the list, which the caller
     /// keeps so that leaving is O(1).
-    pub fn add(&mut self, room: u32, key: u32, publisher: bool) -> u32 {
+    pub fn add(&mut self, room: RoomId, key: u32, publisher: bool) -> u32 {
         let local = self.rooms.entry(room).or_default();
         let list = if publisher {
             &mut local.publishers
@@ -40,7 +41,7 @@ impl LocalRooms {
 
     /// Removes the connection at `index`; returns the key of the connection
     /// moved into its place (whose index is now `index`), if any.
-    pub fn remove(&mut self, room: u32, index: u32, publisher: bool) -> Option<u32> {
+    pub fn remove(&mut self, room: RoomId, index: u32, publisher: bool) -> Option<u32> {
         let local = self.rooms.get_mut(&room)?;
         let list = if publisher {
             &mut local.publishers

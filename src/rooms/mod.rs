@@ -1,7 +1,8 @@
 //! Rooms: the path of an upgrade names the room a connection joins.
 //!
 //! The [`Registry`] is shared by all workers and touched only when a
-//! connection joins or leaves, or a message is retained; the message path
+//! connection joins or leaves, or a message is retained (within
+//! `--max-rooms` rooms and `--retain-max-bytes` of retained messages); the message path
 //! reads a room's counters through the `Arc<RoomInfo>` each connection
 //! holds, without a lock. Each worker keeps its own member lists
 //! ([`LocalRooms`]), so fan-out stays worker-local and a broadcast between
@@ -10,22 +11,30 @@
 mod glob;
 mod local;
 mod name;
+mod retain;
 
 pub use glob::glob_match;
 pub use local::{LocalRoom, LocalRooms};
 pub use name::{MAX_ROOM_NAME, validate_room};
 
 use crate::protocol::frame::Frame;
+use retain::Retained;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// A room's process-wide id. 64 bits, so that ids are never reused: at a
+/// million new rooms a second the counter lasts over 500,000 years, while a
+/// `u32` would wrap after about 4 billion creations and could let a
+/// broadcast still queued for a dead room reach a new room with its id.
+pub type RoomId = u64;
 
 /// One room, as every worker sees it.
 #[derive(Debug)]
 pub struct RoomInfo {
     /// Process-wide id carried by broadcasts between workers.
-    pub id: u32,
+    pub id: RoomId,
     /// The room's path, e.g. `/prices/btc-usd`.
     pub name: Box<str>,
     /// Open member connections, over all workers.
@@ -36,8 +45,9 @@ pub struct RoomInfo {
     pub remote_publishers: AtomicUsize,
     /// Matches a `--rooms-publisher-only` pattern.
     pub publisher_only: bool,
-    /// The last published message, when `--retain` is on.
-    retained: Mutex<Option<Frame>>,
+    /// Set when the registry drops the room: nothing is retained for it
+    /// any more (its id is never used again).
+    removed: AtomicBool,
     /// Milliseconds since the registry's start at the last join, leave or publish.
     last_active_ms: AtomicU64,
 }
@@ -58,23 +68,22 @@ impl RoomInfo {
     pub fn is_joined(&self) -> bool {
         !is_empty(self)
     }
-
-    /// The retained message, if any.
-    pub fn retained(&self) -> Option<Frame> {
-        self.retained
-            .lock()
-            .expect("bug: retained lock poisoned")
-            .clone()
-    }
 }
 
 /// All rooms that have members or a retained message.
 #[derive(Debug)]
 pub struct Registry {
     rooms: Mutex<HashMap<Box<str>, Arc<RoomInfo>>>,
-    next_id: AtomicU32,
+    next_id: AtomicU64,
     publisher_only: Vec<String>,
     retain: bool,
+    /// Retained messages by room id. Whoever needs both locks takes
+    /// `rooms` first.
+    retained: Mutex<Retained>,
+    /// `--max-rooms`.
+    max_rooms: usize,
+    /// Upgrades and publishes refused because `max_rooms` rooms existed.
+    refused: AtomicU64,
     start: Instant,
     /// Told of a room's first and last connection and first and last
     /// publisher (the backplane subscribes and announces on these).
@@ -90,25 +99,83 @@ pub enum Role {
     Publisher,
 }
 
+/// A new room was refused: the relay holds `--max-rooms` already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoomsFull {
+    /// The `--max-rooms` limit.
+    pub limit: usize,
+}
+
+impl std::fmt::Display for RoomsFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "this relay holds its limit of {} rooms (--max-rooms); join an existing room or retry later",
+            self.limit
+        )
+    }
+}
+
+/// What the registry holds against its limits, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    /// Rooms held (with a member, a publisher or a retained message).
+    pub rooms: usize,
+    /// `--max-rooms`.
+    pub max_rooms: usize,
+    /// Upgrades and publishes refused because `max_rooms` rooms existed.
+    pub refused: u64,
+    /// Bytes of retained messages.
+    pub retained_bytes: usize,
+    /// `--retain-max-bytes`.
+    pub retain_limit: usize,
+    /// Retained messages dropped, oldest first, to stay within the limit.
+    pub retain_evictions: u64,
+}
+
+type Rooms = HashMap<Box<str>, Arc<RoomInfo>>;
+
 impl Registry {
-    /// An empty registry; `publisher_only` holds `--rooms-publisher-only` globs.
+    /// An empty registry without limits; `publisher_only` holds
+    /// `--rooms-publisher-only` globs.
     pub fn new(publisher_only: Vec<String>, retain: bool) -> Registry {
         Registry {
             rooms: Mutex::new(HashMap::new()),
-            next_id: AtomicU32::new(1),
+            next_id: AtomicU64::new(1),
             publisher_only,
             retain,
+            retained: Mutex::new(Retained::new(usize::MAX)),
+            max_rooms: usize::MAX,
+            refused: AtomicU64::new(0),
             start: Instant::now(),
             watcher: OnceLock::new(),
         }
+    }
+
+    /// The registry holding at most `max_rooms` rooms and `retain_max_bytes`
+    /// of retained messages.
+    pub fn with_limits(mut self, max_rooms: usize, retain_max_bytes: usize) -> Registry {
+        self.max_rooms = max_rooms;
+        self.retained = Mutex::new(Retained::new(retain_max_bytes));
+        self
+    }
+
+    /// Continues room ids from `next` (tests of the wrap point).
+    #[cfg(test)]
+    fn continue_ids_from(&self, next: RoomId) {
+        self.next_id.store(next, Relaxed);
     }
 
     fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<RoomInfo>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Rooms> {
         self.rooms.lock().expect("bug: room registry lock poisoned")
+    }
+
+    fn lock_retained(&self) -> std::sync::MutexGuard<'_, Retained> {
+        self.retained.lock().expect("bug: retained lock poisoned")
     }
 
     /// The room called `name`, if it is held.
@@ -116,20 +183,35 @@ impl Registry {
         self.lock().get(name).cloned()
     }
 
-    /// The room called `name`, created if needed (not counted as joined; a
-    /// room opened only to retain a publish goes after the retain TTL).
-    pub fn open(&self, name: &str) -> Arc<RoomInfo> {
+    /// Whether a connection may join `name`: it exists, or one more room
+    /// fits. A refusal is counted. (The join itself checks again.)
+    pub fn admits(&self, name: &str) -> Result<(), RoomsFull> {
+        let rooms = self.lock();
+        self.check_room_for(&rooms, name)
+    }
+
+    fn check_room_for(&self, rooms: &Rooms, name: &str) -> Result<(), RoomsFull> {
+        if rooms.len() < self.max_rooms || rooms.contains_key(name) {
+            return Ok(());
+        }
+        self.refused.fetch_add(1, Relaxed);
+        Err(RoomsFull {
+            limit: self.max_rooms,
+        })
+    }
+
+    /// The room called `name`, created if needed and `--max-rooms` allows
+    /// (not counted as joined; a room opened only to retain a publish goes
+    /// after the retain TTL).
+    pub fn open(&self, name: &str) -> Result<Arc<RoomInfo>, RoomsFull> {
         self.open_locked(&mut self.lock(), name)
     }
 
-    fn open_locked(
-        &self,
-        rooms: &mut HashMap<Box<str>, Arc<RoomInfo>>,
-        name: &str,
-    ) -> Arc<RoomInfo> {
+    fn open_locked(&self, rooms: &mut Rooms, name: &str) -> Result<Arc<RoomInfo>, RoomsFull> {
         if let Some(room) = rooms.get(name) {
-            return room.clone();
+            return Ok(room.clone());
         }
+        self.check_room_for(rooms, name)?;
         let room = Arc::new(RoomInfo {
             id: self.next_id.fetch_add(1, Relaxed),
             name: name.into(),
@@ -137,19 +219,20 @@ impl Registry {
             publishers: AtomicUsize::new(0),
             remote_publishers: AtomicUsize::new(0),
             publisher_only: self.publisher_only.iter().any(|g| glob_match(g, name)),
-            retained: Mutex::new(None),
+            removed: AtomicBool::new(false),
             last_active_ms: AtomicU64::new(self.now_ms()),
         });
         rooms.insert(name.into(), room.clone());
-        room
+        Ok(room)
     }
 
-    /// Joins `name` in `role`; the room is created on first join.
-    pub fn join(&self, name: &str, role: Role) -> Arc<RoomInfo> {
+    /// Joins `name` in `role`; the room is created on first join, if
+    /// `--max-rooms` allows.
+    pub fn join(&self, name: &str, role: Role) -> Result<Arc<RoomInfo>, RoomsFull> {
         // Counted under the lock, so a concurrent last leave cannot remove
         // the room between finding it and joining it.
         let mut rooms = self.lock();
-        let room = self.open_locked(&mut rooms, name);
+        let room = self.open_locked(&mut rooms, name)?;
         let first = is_empty(&room);
         let before = self.counter(&room, role).fetch_add(1, Relaxed);
         drop(rooms);
@@ -157,7 +240,7 @@ impl Registry {
         if first || (role == Role::Publisher && before == 0) {
             self.notify(&room);
         }
-        room
+        Ok(room)
     }
 
     /// Leaves a room; the room goes with its last connection unless it
@@ -167,12 +250,21 @@ impl Registry {
         let before = self.counter(room, role).fetch_sub(1, Relaxed);
         room.last_active_ms.store(self.now_ms(), Relaxed);
         let last = is_empty(room);
-        if last && room.retained().is_none() {
-            rooms.remove(&room.name);
+        if last && self.lock_retained().get(room.id).is_none() {
+            self.remove_locked(&mut rooms, &room.name);
         }
         drop(rooms);
         if last || (role == Role::Publisher && before == 1) {
             self.notify(room);
+        }
+    }
+
+    /// Removes a room and its retained message: a publish still holding the
+    /// room sees `removed` and keeps nothing for it.
+    fn remove_locked(&self, rooms: &mut Rooms, name: &str) {
+        if let Some(room) = rooms.remove(name) {
+            room.removed.store(true, Relaxed);
+            self.lock_retained().remove(room.id);
         }
     }
 
@@ -192,18 +284,22 @@ impl Registry {
         }
     }
 
+    /// The room's retained message, if any.
+    pub fn retained(&self, room: &RoomInfo) -> Option<Frame> {
+        self.lock_retained().get(room.id).cloned()
+    }
+
     /// Keeps `frame` as the room's retained message unless it has one
     /// already (which is newer); whether it was kept.
     pub fn adopt_retained(&self, room: &RoomInfo, frame: &Frame) -> bool {
         if !self.retain {
             return false;
         }
-        let mut retained = room.retained.lock().expect("bug: retained lock poisoned");
-        if retained.is_some() {
+        let mut retained = self.lock_retained();
+        if retained.get(room.id).is_some() || room.removed.load(Relaxed) {
             return false;
         }
-        *retained = Some(frame.clone());
-        true
+        retained.keep(room.id, frame.clone())
     }
 
     /// Drops the room called `name` and its retained message if no
@@ -211,7 +307,7 @@ impl Registry {
     pub fn forget(&self, name: &str) {
         let mut rooms = self.lock();
         if rooms.get(name).is_some_and(|room| is_empty(room)) {
-            rooms.remove(name);
+            self.remove_locked(&mut rooms, name);
         }
     }
 
@@ -234,23 +330,35 @@ impl Registry {
     }
 
     /// Records a published message: kept as the room's retained message
-    /// when `--retain` is on.
+    /// when `--retain` is on, within `--retain-max-bytes`.
     pub fn published(&self, room: &RoomInfo, frame: &Frame) {
         room.last_active_ms.store(self.now_ms(), Relaxed);
         if self.retain {
-            *room.retained.lock().expect("bug: retained lock poisoned") = Some(frame.clone());
+            let mut retained = self.lock_retained();
+            // Read under the retained lock, which removal takes after setting it.
+            if !room.removed.load(Relaxed) {
+                retained.keep(room.id, frame.clone());
+            }
         }
     }
 
     /// Removes rooms without connections that have been idle for `ttl`
     /// (so retained messages do not outlive interest in them), and rooms
-    /// opened for a publish that found nobody.
+    /// without a retained message (opened for a publish that found nobody,
+    /// or whose message was evicted).
     pub fn expire(&self, ttl: Duration) {
         let now = self.now_ms();
         let ttl = ttl.as_millis() as u64;
-        self.lock().retain(|_, room| {
+        let mut rooms = self.lock();
+        let mut retained = self.lock_retained();
+        rooms.retain(|_, room| {
             let idle = now.saturating_sub(room.last_active_ms.load(Relaxed));
-            !is_empty(room) || (room.retained().is_some() && idle < ttl)
+            let keep = !is_empty(room) || (retained.get(room.id).is_some() && idle < ttl);
+            if !keep {
+                room.removed.store(true, Relaxed);
+                retained.remove(room.id);
+            }
+            keep
         });
     }
 
@@ -264,12 +372,18 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Bytes held in retained messages.
-    pub fn retained_bytes(&self) -> usize {
-        self.lock()
-            .values()
-            .filter_map(|room| room.retained().map(|f| f.len()))
-            .sum()
+    /// Rooms and retained bytes against their limits.
+    pub fn usage(&self) -> Usage {
+        let rooms = self.len();
+        let retained = self.lock_retained();
+        Usage {
+            rooms,
+            max_rooms: self.max_rooms,
+            refused: self.refused.load(Relaxed),
+            retained_bytes: retained.bytes(),
+            retain_limit: retained.limit(),
+            retain_evictions: retained.evictions(),
+        }
     }
 }
 
@@ -278,70 +392,4 @@ fn is_empty(room: &RoomInfo) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rooms_exist_while_joined_and_go_on_last_leave() {
-        let registry = Registry::new(vec![], false);
-        let a = registry.join("/a", Role::Member);
-        let b = registry.join("/a", Role::Publisher);
-        assert!(Arc::ptr_eq(&a, &b));
-        assert_eq!(registry.len(), 1);
-        assert!(a.is_publisher_fed());
-        registry.leave(&b, Role::Publisher);
-        assert!(!a.is_publisher_fed());
-        registry.leave(&a, Role::Member);
-        assert_eq!(registry.len(), 0);
-        let again = registry.join("/a", Role::Member);
-        assert_ne!(again.id, a.id, "a new room gets a new id");
-    }
-
-    #[test]
-    fn retained_rooms_outlive_members_until_the_ttl() {
-        let registry = Registry::new(vec![], true);
-        let room = registry.join("/prices", Role::Member);
-        registry.published(&room, &Frame::from(&b"\x81\x0242"[..]));
-        registry.leave(&room, Role::Member);
-        assert_eq!(registry.len(), 1);
-        registry.expire(Duration::from_secs(60));
-        assert_eq!(registry.len(), 1);
-        std::thread::sleep(Duration::from_millis(20));
-        registry.expire(Duration::from_millis(10));
-        assert_eq!(registry.len(), 0);
-    }
-
-    #[test]
-    fn the_watcher_hears_first_and_last_connections_and_publishers() {
-        let registry = Registry::new(vec![], true);
-        let changes = registry.watch();
-        let a = registry.join("/a", Role::Member);
-        registry.join("/a", Role::Member);
-        registry.join("/a", Role::Publisher);
-        registry.leave(&a, Role::Publisher);
-        registry.leave(&a, Role::Member);
-        registry.leave(&a, Role::Member);
-        let heard: Vec<usize> = changes.try_iter().map(|r| r.id as usize).collect();
-        assert_eq!(
-            heard.len(),
-            4,
-            "first join, publisher in and out, last leave"
-        );
-        let b = registry.join("/b", Role::Member);
-        assert!(registry.adopt_retained(&b, &Frame::from(&b"\x81\x01x"[..])));
-        assert!(!registry.adopt_retained(&b, &Frame::from(&b"\x81\x01y"[..])));
-        registry.forget("/b");
-        assert_eq!(registry.len(), 1, "not while joined");
-        registry.leave(&b, Role::Member);
-        assert_eq!(registry.len(), 1, "kept for its retained message");
-        registry.forget("/b");
-        assert!(registry.is_empty());
-    }
-
-    #[test]
-    fn publisher_only_globs_mark_rooms() {
-        let registry = Registry::new(vec!["/game/*".into()], false);
-        assert!(registry.join("/game/42", Role::Member).is_publisher_fed());
-        assert!(!registry.join("/chat", Role::Member).is_publisher_fed());
-    }
-}
+mod tests;

@@ -93,6 +93,25 @@ pub fn connect(relay: &Relay) -> Client {
     client
 }
 
+/// Opens a WebSocket to `path` (its room) and consumes the greeting.
+pub fn connect_to(relay: &Relay, path: &str) -> Client {
+    let mut client = connect_raw(&format!("ws://{}{path}", relay.addr));
+    assert_eq!(next_message(&mut client), Message::text("Hello, World!"));
+    client
+}
+
+/// `POST`s `body` to `path` (e.g. `/publish/feed`) with extra header lines
+/// (each ending in CRLF); the whole answer.
+pub fn publish(relay: &Relay, path: &str, headers: &str, body: &[u8]) -> String {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n{headers}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    http_exchange(relay.addr, &request)
+}
+
 /// Opens `n` clients and waits until the relay has them all open.
 pub fn connect_many(relay: &Relay, n: usize) -> Vec<Client> {
     let before = relay.websockets();

@@ -33,6 +33,17 @@ pub struct LimitsArgs {
     #[arg(long, env = "WSRELAY_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: Option<u32>,
 
+    /// IPv6 clients count against --max-connections-per-ip per network of
+    /// this many leading bits (a subscriber usually holds a whole /64; 128:
+    /// per address). IPv4 clients, IPv4-mapped ones included, count per address.
+    #[arg(
+        long,
+        env = "WSRELAY_IPV6_PREFIX",
+        default_value_t = 64,
+        value_parser = clap::value_parser!(u8).range(1..=128)
+    )]
+    pub ipv6_prefix: u8,
+
     /// Bytes all connections together may hold in partly received messages;
     /// a message that would pass it gets Close 1009 (default: a quarter of memory).
     #[arg(long, env = "WSRELAY_MAX_INFLIGHT", value_parser = parse_size)]

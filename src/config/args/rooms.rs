@@ -1,7 +1,7 @@
 //! What the relay does with messages: mode, greeting, rooms and publishing.
 
 use crate::config::Mode;
-use crate::config::units::parse_duration;
+use crate::config::units::{parse_duration, parse_size};
 use std::time::Duration;
 
 /// Rooms and publishing flags.
@@ -30,6 +30,16 @@ pub struct RoomsArgs {
     #[arg(long, env = "WSRELAY_RETAIN_TTL", default_value = "10m", value_parser = parse_duration)]
     pub retain_ttl: Duration,
 
+    /// Bytes all retained messages together may hold; past it the oldest
+    /// (least recently published) are dropped first.
+    #[arg(long, env = "WSRELAY_RETAIN_MAX_BYTES", default_value = "64MiB", value_parser = parse_size)]
+    pub retain_max_bytes: usize,
+
+    /// Rooms this relay holds at most; past it, an upgrade or publish that
+    /// would create one more gets 503.
+    #[arg(long, env = "WSRELAY_MAX_ROOMS", default_value_t = 100_000)]
+    pub max_rooms: usize,
+
     /// Rooms matching this glob (`*`, `?`) are publisher-fed even with no
     /// publisher connected: members' messages to them are dropped (repeatable).
     #[arg(
@@ -41,6 +51,14 @@ pub struct RoomsArgs {
 }
 
 impl RoomsArgs {
+    /// Refuses a room limit no room fits in.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.max_rooms == 0 {
+            return Err("--max-rooms must be at least 1".into());
+        }
+        Ok(())
+    }
+
     /// The greeting to send; none when empty or in echo mode.
     pub(crate) fn greeting(&self) -> Option<String> {
         match (self.mode, self.greeting.is_empty()) {

@@ -63,6 +63,8 @@ pub mod close_code {
     pub const POLICY_VIOLATION: u16 = 1008;
     /// A message larger than the relay accepts.
     pub const TOO_BIG: u16 = 1009;
+    /// The server is overloaded for now (a room limit lost in a race).
+    pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
 /// Whether a close code received from a peer may appear on the wire.

@@ -33,10 +33,10 @@ pub type Router<H> = fn(&Request, &Config) -> Route<H>;
 /// Admission of an upgrade by limits the session cannot see, because they
 /// are shared with other connections and threads.
 pub trait UpgradeGate {
-    /// Admits one more WebSocket whose request carried `forwarded_for`
-    /// (`X-Forwarded-For`, if any), or returns the refusal to send. What an
-    /// admission counted is the gate's to remember and release.
-    fn admit(&mut self, forwarded_for: Option<&str>) -> Result<(), Response>;
+    /// Admits one more WebSocket into `room` whose request carried
+    /// `forwarded_for` (`X-Forwarded-For`, if any), or returns the refusal
+    /// to send. What an admission counted is the gate's to remember and release.
+    fn admit(&mut self, room: &str, forwarded_for: Option<&str>) -> Result<(), Response>;
 }
 
 /// A gate with no limit: every upgrade is admitted.
@@ -44,7 +44,7 @@ pub trait UpgradeGate {
 pub struct AdmitAll;
 
 impl UpgradeGate for AdmitAll {
-    fn admit(&mut self, _forwarded_for: Option<&str>) -> Result<(), Response> {
+    fn admit(&mut self, _room: &str, _forwarded_for: Option<&str>) -> Result<(), Response> {
         Ok(())
     }
 }

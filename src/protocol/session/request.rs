@@ -83,7 +83,8 @@ impl<H> Session<H> {
         events: &mut Vec<Event<H>>,
     ) {
         let admitted = handshake::answer(request, ctx.config).and_then(|upgrade| {
-            ctx.gate.admit(request.forwarded_for.as_deref())?;
+            ctx.gate
+                .admit(&upgrade.room, request.forwarded_for.as_deref())?;
             Ok(upgrade)
         });
         let upgrade = match admitted {

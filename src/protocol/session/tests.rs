@@ -261,7 +261,7 @@ struct Recording {
 }
 
 impl UpgradeGate for Recording {
-    fn admit(&mut self, forwarded_for: Option<&str>) -> Result<(), Response> {
+    fn admit(&mut self, _room: &str, forwarded_for: Option<&str>) -> Result<(), Response> {
         self.asked.push(forwarded_for.map(str::to_string));
         if self.refuse {
             return Err(Response::error(503, "full").with_header("Retry-After", "1"));

@@ -8,7 +8,7 @@ use super::{Context, Outgoing, REDIS_TIMEOUT};
 use crate::protocol::envelope::{Body, Envelope};
 use crate::protocol::frame::{self, Frame};
 use crate::reactor::commands::{Audience, Command};
-use crate::rooms::RoomInfo;
+use crate::rooms::{RoomId, RoomInfo};
 use crossbeam_channel::Receiver;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -229,7 +229,7 @@ impl Listener<'_> {
     }
 
     /// Hands one frame to every worker, as a local broadcast would.
-    fn deliver(&self, room: u32, audience: Audience, frame: &Frame) {
+    fn deliver(&self, room: RoomId, audience: Audience, frame: &Frame) {
         for worker in &self.context.workers {
             let command = Command::Broadcast {
                 room,

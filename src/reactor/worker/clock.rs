@@ -103,7 +103,8 @@ impl Worker {
         match self.shared.config.heartbeat.decide(silent_for) {
             Beat::Wait(after) => self.set_deadline(key, after),
             Beat::Ping(after) => {
-                slot.session.out.push(self.frames.ping.clone());
+                let ping = self.frames.ping.clone();
+                slot.queue(&stats.backlog_bytes, |session| session.out.push(ping));
                 slot.mark_dirty(key, &mut self.scratch.dirty);
                 WorkerStats::add(&stats.pings_sent, 1);
                 self.set_deadline(key, after);

@@ -2,15 +2,18 @@
 //! local fan-out, handing to the other workers, HTTP publishes, the inbox,
 //! and the slow-consumer policy.
 
+use super::gate::rooms_full;
+use super::slot::queue_change;
 use super::{INBOX_BUDGET, Worker};
 use crate::config::SlowConsumer;
 use crate::endpoints::publish::{self, PublishHead};
 use crate::observe::stats::{HandshakeFailure, WorkerStats};
 use crate::protocol::frame::{self, Frame, close_code};
-use crate::protocol::http::Request;
+use crate::protocol::http::{Request, Response};
 use crate::protocol::outbound::Offer;
 use crate::reactor::commands::{Audience, Command};
-use crate::rooms::Role;
+use crate::rooms::{Role, RoomId, RoomInfo};
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
@@ -56,27 +59,25 @@ impl Worker {
         head: &PublishHead,
         body: &[u8],
     ) {
-        let Some(slot) = self.slots.get_mut(key) else {
+        let Some(slot) = self.slots.get(key) else {
             return;
         };
         let peer = slot.stream.peer_addr().ok().map(|a| a.ip());
         let checked = publish::authorize(request, peer, &self.shared.config)
-            .and_then(|()| publish::check_body(head, body));
-        if let Err(response) = checked {
-            self.shared.stats.workers[self.index]
-                .handshake_failed(HandshakeFailure::from_status(response.status));
-            slot.session.respond(response);
-            slot.mark_dirty(key, &mut self.scratch.dirty);
-            return;
-        }
-        let frame = frame::encode(head.kind.opcode(), body);
-        let registry = &self.shared.registry;
-        // With a backplane, Redis keeps what no local connection waits for.
-        let room = if self.shared.config.rooms.retain && self.shared.backplane.is_none() {
-            Some(registry.open(&head.room))
-        } else {
-            registry.get(&head.room)
+            .and_then(|()| publish::check_body(head, body))
+            .and_then(|()| self.room_to_publish(&head.room));
+        let room = match checked {
+            Ok(room) => room,
+            Err(response) => {
+                let stats = &self.shared.stats.workers[self.index];
+                stats.handshake_failed(HandshakeFailure::from_status(response.status));
+                let slot = &mut self.slots[key];
+                slot.queue(&stats.backlog_bytes, |session| session.respond(response));
+                slot.mark_dirty(key, &mut self.scratch.dirty);
+                return;
+            }
         };
+        let frame = frame::encode(head.kind.opcode(), body);
         let recipients = room.as_ref().map_or(0, |r| r.members.load(Relaxed));
         if let Some(room) = room {
             self.shared.registry.published(&room, &frame);
@@ -90,16 +91,30 @@ impl Worker {
             .map(|backplane| backplane.publish(&head.room, true, false, &frame).label());
         WorkerStats::add(&self.my_stats().http_publishes, 1);
         if let Some(slot) = self.slots.get_mut(key) {
-            slot.session
-                .respond(publish::accepted(&head.room, recipients, relayed));
+            let response = publish::accepted(&head.room, recipients, relayed);
+            let backlog = &self.shared.stats.workers[self.index].backlog_bytes;
+            slot.queue(backlog, |session| session.respond(response));
             slot.mark_dirty(key, &mut self.scratch.dirty);
+        }
+    }
+
+    /// The room a publish goes to: with `--retain` kept here, the room
+    /// (created for the message if `--max-rooms` allows); otherwise the
+    /// room if it exists. With a backplane, Redis keeps what no local
+    /// connection waits for.
+    fn room_to_publish(&self, name: &str) -> Result<Option<Arc<RoomInfo>>, Response> {
+        let registry = &self.shared.registry;
+        if self.shared.config.rooms.retain && self.shared.backplane.is_none() {
+            registry.open(name).map(Some).map_err(rooms_full)
+        } else {
+            Ok(registry.get(name))
         }
     }
 
     /// Queues `frame` on this worker's connections of `room` in `audience`, but `except`.
     fn broadcast_local(
         &mut self,
-        room: u32,
+        room: RoomId,
         audience: Audience,
         frame: &Frame,
         except: Option<usize>,
@@ -113,6 +128,8 @@ impl Worker {
         };
         let limit = self.shared.config.limits.max_backlog;
         let mut delivered = 0u64;
+        // Summed here and added to the gauge once, like `delivered`.
+        let mut backlog = 0u64;
         let mut slow = Vec::new();
         for &member in targets {
             let key = member as usize;
@@ -120,7 +137,10 @@ impl Worker {
                 continue;
             }
             let slot = &mut self.slots[key];
-            match slot.session.out.offer(frame.clone(), limit) {
+            let before = slot.session.out.queued_bytes();
+            let offer = slot.session.out.offer(frame.clone(), limit);
+            backlog = backlog.wrapping_add(queue_change(before, slot.session.out.queued_bytes()));
+            match offer {
                 Offer::Queued => {
                     delivered += 1;
                     slot.mark_dirty(key, &mut self.scratch.dirty);
@@ -129,6 +149,7 @@ impl Worker {
             }
         }
         WorkerStats::add(&self.my_stats().messages_sent, delivered);
+        WorkerStats::add(&self.my_stats().backlog_bytes, backlog);
         for key in slow {
             self.slow_consumer(key);
         }

@@ -66,26 +66,36 @@ impl Worker {
     /// The upgrade succeeded: join the room, arm the heartbeat, and start
     /// the connection's per-flag state.
     fn on_opened(&mut self, key: usize, room_name: &str, role: Role) {
-        let config = &self.shared.config;
-        let Some(slot) = self.slots.get_mut(key) else {
+        if !self.slots.contains(key) {
             return;
+        }
+        let room = match self.shared.registry.join(room_name, role) {
+            Ok(room) => room,
+            Err(full) => {
+                // The gate let it in, but other workers took the last rooms since.
+                log::debug!("conn={key} room={room_name} refused after its 101: {full}");
+                self.close_with(key, close_code::TRY_AGAIN_LATER, "too many rooms");
+                return;
+            }
         };
+        let config = &self.shared.config;
+        let backlog = &self.shared.stats.workers[self.index].backlog_bytes;
+        let slot = &mut self.slots[key];
         if let Some(rate) = config.limits.max_messages_per_sec {
             self.side
                 .buckets
                 .set(key, TokenBucket::full(rate, self.clock.now_ms));
         }
-        let room = self.shared.registry.join(room_name, role);
         let first_check = config.heartbeat.first_check();
         slot.deadline =
             (self.clock.timers).schedule(key as u32, slot.id, first_check, self.clock.now);
         slot.room_at = self.rooms.add(room.id, key as u32, role == Role::Publisher);
         slot.role = role;
         if role == Role::Member
-            && let Some(retained) = room.retained()
+            && let Some(retained) = self.shared.registry.retained(&room)
         {
             // The current value of a feed, right after the greeting.
-            slot.session.out.push(retained);
+            slot.queue(backlog, |session| session.out.push(retained));
         }
         slot.room = Some(room);
         WorkerStats::add(&self.shared.stats.workers[self.index].websockets, 1);
@@ -103,7 +113,8 @@ impl Worker {
             },
         );
         if let Some(slot) = self.slots.get_mut(key) {
-            slot.session.respond(response);
+            let backlog = &self.shared.stats.workers[self.index].backlog_bytes;
+            slot.queue(backlog, |session| session.respond(response));
             slot.mark_dirty(key, &mut self.scratch.dirty);
         }
     }

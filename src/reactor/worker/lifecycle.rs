@@ -9,6 +9,7 @@ use crate::reactor::commands::Adopted;
 use crate::rooms::Role;
 use mio::{Interest, Token};
 use std::io;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 impl Worker {
@@ -64,7 +65,8 @@ impl Worker {
         let Some(slot) = self.slots.get_mut(key) else {
             return false;
         };
-        slot.session.close(code, reason);
+        let backlog = &self.shared.stats.workers[self.index].backlog_bytes;
+        slot.queue(backlog, |session| session.close(code, reason));
         slot.mark_dirty(key, &mut self.scratch.dirty);
         self.leave_members(key);
         true
@@ -126,7 +128,13 @@ impl Worker {
         let _ = self.poll.registry().deregister(&mut slot.stream);
         slot.inflight.release_all(&guards.inflight);
         self.side.forget(key).release(guards);
-        WorkerStats::sub(&self.my_stats().connections, 1);
+        let stats = &self.shared.stats.workers[self.index];
+        WorkerStats::sub(&stats.connections, 1);
+        WorkerStats::sub(&stats.backlog_bytes, slot.session.out.queued_bytes() as u64);
+        debug_assert!(
+            !self.slots.is_empty() || stats.backlog_bytes.load(Relaxed) == 0,
+            "bug: a queue change missed the backlog gauge (see Slot::queue)"
+        );
         log::debug!("conn={key} released");
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::protocol::frame::Frame;
 use crate::reactor::commands::{Audience, Command, WorkerHandle};
+use crate::rooms::RoomId;
 use std::collections::VecDeque;
 
 /// One other worker.
@@ -70,7 +71,7 @@ impl Peers {
     }
 
     /// Hands `frame` to every peer, keeping per-peer order.
-    pub(super) fn broadcast(&mut self, room: u32, audience: Audience, frame: &Frame) {
+    pub(super) fn broadcast(&mut self, room: RoomId, audience: Audience, frame: &Frame) {
         for peer in &mut self.peers {
             peer.send(Command::Broadcast {
                 room,

@@ -1,8 +1,9 @@
 //! The byte pump: reading sockets into the worker's scratch buffer and on
 //! into their sessions, and flushing each dirty connection once per turn.
 
-use super::gate::PerIpGate;
-use super::slot::ConnRef;
+use super::Session;
+use super::gate::UpgradeLimits;
+use super::slot::{ConnRef, track_backlog};
 use super::{READ_BUDGET, Worker};
 use crate::endpoints::routes;
 use crate::observe::stats::WorkerStats;
@@ -26,7 +27,8 @@ impl Worker {
             };
             let read = match slot.stream.read(&mut self.scratch.read_buf) {
                 Ok(0) => {
-                    slot.session.peer_gone();
+                    let backlog = &self.shared.stats.workers[self.index].backlog_bytes;
+                    slot.queue(backlog, Session::peer_gone);
                     self.release(key);
                     return;
                 }
@@ -59,7 +61,8 @@ impl Worker {
         };
         slot.last_seen = self.clock.now_ms;
         let shared = &self.shared;
-        let mut gate = PerIpGate {
+        let mut gate = UpgradeLimits {
+            registry: &shared.registry,
             side: &mut self.side,
             key,
             limit: shared.guards.per_ip.as_ref(),
@@ -71,11 +74,14 @@ impl Worker {
             router: routes::route,
             gate: &mut gate,
         };
+        let queued = slot.session.out.queued_bytes();
         slot.session.receive(
             &mut self.scratch.read_buf[..read],
             &mut context,
             &mut self.scratch.session_events,
         );
+        let backlog = &shared.stats.workers[self.index].backlog_bytes;
+        track_backlog(backlog, queued, slot.session.out.queued_bytes());
         if !slot.session.out.is_empty() {
             slot.mark_dirty(key, &mut self.scratch.dirty);
         }
@@ -125,7 +131,13 @@ impl Worker {
             }
             let before = slot.session.out.queued_bytes();
             let stats = &self.shared.stats.workers[self.index];
-            match slot.session.out.flush(&mut slot.stream) {
+            let flushed = slot.session.out.flush(&mut slot.stream);
+            track_backlog(
+                &stats.backlog_bytes,
+                before,
+                slot.session.out.queued_bytes(),
+            );
+            match flushed {
                 Ok((written, state)) => {
                     WorkerStats::add(&stats.bytes_sent, written as u64);
                     if state == Flushed::Blocked {

@@ -7,6 +7,7 @@ use crate::rooms::{Role, RoomInfo};
 use mio::net::TcpStream;
 use slab::Slab;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// A socket and its session. Kept small: see docs/memory.md.
 pub(super) struct Slot {
@@ -49,6 +50,23 @@ impl Slot {
         }
     }
 
+    /// Changes the outbound queue through `change` (a push, or a session call
+    /// that may queue or drop frames) and moves the worker's `backlog` gauge
+    /// by the difference. Every change of a queue is counted so (or by
+    /// [`track_backlog`] and [`queue_change`] where borrows or a fan-out need
+    /// it; release subtracts what is left), which keeps the gauge equal to
+    /// the sum of the queues without scanning them.
+    pub(super) fn queue<R>(
+        &mut self,
+        backlog: &AtomicU64,
+        change: impl FnOnce(&mut Session) -> R,
+    ) -> R {
+        let before = self.session.out.queued_bytes();
+        let result = change(&mut self.session);
+        track_backlog(backlog, before, self.session.out.queued_bytes());
+        result
+    }
+
     /// Puts this connection (at slab `key`) on the turn's flush list, once.
     pub(super) fn mark_dirty(&mut self, key: usize, dirty: &mut Vec<ConnRef>) {
         if !self.dirty {
@@ -56,6 +74,19 @@ impl Slot {
             dirty.push(ConnRef::new(key, self.id));
         }
     }
+}
+
+/// Moves a worker's backlog gauge from `before` to `after` queued bytes.
+pub(super) fn track_backlog(backlog: &AtomicU64, before: usize, after: usize) {
+    if before != after {
+        backlog.fetch_add(queue_change(before, after), Relaxed);
+    }
+}
+
+/// What a queue going from `before` to `after` bytes adds to a gauge, in
+/// wrapping arithmetic: a decrease is its two's complement.
+pub(super) fn queue_change(before: usize, after: usize) -> u64 {
+    (after as u64).wrapping_sub(before as u64)
 }
 
 /// A connection named by slab key and id, for lists kept across calls (the
