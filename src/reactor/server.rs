@@ -142,9 +142,12 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
     })
 }
 
+/// What one worker thread owns before it starts: its poll and its inbox.
+type WorkerParts = (Poll, WorkerInbox);
+
 /// One poll, waker and pair of channels per worker: the handles other
 /// threads use to reach the workers, and the parts each worker owns.
-fn worker_channels(count: usize) -> io::Result<(Vec<WorkerHandle>, Vec<(Poll, WorkerInbox)>)> {
+fn worker_channels(count: usize) -> io::Result<(Vec<WorkerHandle>, Vec<WorkerParts>)> {
     let mut handles = Vec::new();
     let mut parts = Vec::new();
     for _ in 0..count {
