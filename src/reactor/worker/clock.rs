@@ -3,6 +3,7 @@
 //! the worker's own deadlines (shutdown, the room sweep).
 
 use super::Worker;
+use crate::config::SlowConsumer;
 use crate::observe::stats::{HandshakeFailure, WorkerStats};
 use crate::policy::heartbeat::Beat;
 use crate::protocol::frame::close_code;
@@ -103,6 +104,14 @@ impl Worker {
         match self.shared.config.heartbeat.decide(silent_for) {
             Beat::Wait(after) => self.set_deadline(key, after),
             Beat::Ping(after) => {
+                let limits = &self.shared.config.limits;
+                if limits.slow_consumer == SlowConsumer::Close
+                    && slot.session.out.queued_bytes() >= limits.max_backlog
+                {
+                    // A ping counts like any frame: it would pass the backlog.
+                    self.slow_consumer(key);
+                    return;
+                }
                 slot.session.out.push(self.frames.ping.clone());
                 slot.mark_dirty(key, &mut self.scratch.dirty);
                 WorkerStats::add(&stats.pings_sent, 1);

@@ -7,7 +7,6 @@ use crate::config::SlowConsumer;
 use crate::endpoints::publish::{self, PublishHead};
 use crate::observe::stats::{HandshakeFailure, WorkerStats};
 use crate::protocol::frame::{self, Frame, close_code};
-use crate::protocol::http::Request;
 use crate::protocol::outbound::Offer;
 use crate::reactor::commands::{Audience, Command};
 use crate::rooms::Role;
@@ -48,21 +47,13 @@ impl Worker {
         self.peers.broadcast(room, audience, &frame);
     }
 
-    /// Authorizes and fans out an HTTP publish, then answers it.
-    pub(super) fn on_publish(
-        &mut self,
-        key: usize,
-        request: &Request,
-        head: &PublishHead,
-        body: &[u8],
-    ) {
+    /// Fans out an HTTP publish (the router authorized it from its head),
+    /// then answers it.
+    pub(super) fn on_publish(&mut self, key: usize, head: &PublishHead, body: &[u8]) {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
-        let peer = slot.stream.peer_addr().ok().map(|a| a.ip());
-        let checked = publish::authorize(request, peer, &self.shared.config)
-            .and_then(|()| publish::check_body(head, body));
-        if let Err(response) = checked {
+        if let Err(response) = publish::check_body(head, body) {
             self.shared.stats.workers[self.index]
                 .handshake_failed(HandshakeFailure::from_status(response.status));
             slot.session.respond(response);
@@ -126,6 +117,8 @@ impl Worker {
                     slot.mark_dirty(key, &mut self.scratch.dirty);
                 }
                 Offer::OverLimit => slow.push(key),
+                // Closing: it left its room, and nothing follows its Close.
+                Offer::Closed => {}
             }
         }
         WorkerStats::add(&self.my_stats().messages_sent, delivered);
