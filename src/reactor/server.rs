@@ -64,6 +64,39 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
+/// What one worker owns before its thread starts: its poll (the waker
+/// registered) and the receiving ends of its inbox.
+pub(crate) type WorkerParts = (Poll, WorkerInbox);
+
+/// Each worker's parts, and the handles through which the other threads
+/// reach them.
+pub(crate) fn worker_channels(count: usize) -> io::Result<(Vec<WorkerHandle>, Vec<WorkerParts>)> {
+    let mut handles = Vec::new();
+    let mut parts = Vec::new();
+    for _ in 0..count {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
+        let (adopt_tx, adopt_rx) = crossbeam_channel::unbounded();
+        let room_wanted = Arc::new(AtomicBool::new(false));
+        handles.push(WorkerHandle {
+            inbox: inbox_tx,
+            adopt: adopt_tx,
+            waker,
+            room_wanted: room_wanted.clone(),
+        });
+        parts.push((
+            poll,
+            WorkerInbox {
+                inbox: inbox_rx,
+                adopt: adopt_rx,
+                room_wanted,
+            },
+        ));
+    }
+    Ok((handles, parts))
+}
+
 /// Binds the listener and starts the acceptor and worker threads.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
     let config = Arc::new(config);
@@ -92,26 +125,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         None => None,
     };
 
-    let mut handles = Vec::new();
-    let mut parts = Vec::new();
-    for _ in 0..config.listen.workers {
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
-        let (adopt_tx, adopt_rx) = crossbeam_channel::unbounded();
-        handles.push(WorkerHandle {
-            inbox: inbox_tx,
-            adopt: adopt_tx,
-            waker,
-        });
-        parts.push((
-            poll,
-            WorkerInbox {
-                inbox: inbox_rx,
-                adopt: adopt_rx,
-            },
-        ));
-    }
+    let (handles, parts) = worker_channels(config.listen.workers)?;
 
     let trace_numbers = Arc::new(AtomicU32::new(1));
     let (backplane, backplane_threads) = match &config.scale.backplane {

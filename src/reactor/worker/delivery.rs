@@ -155,12 +155,15 @@ impl Worker {
         }
     }
 
-    /// Takes commands from the inbox, up to [`INBOX_BUDGET`] per turn.
+    /// Takes commands from the inbox, up to [`INBOX_BUDGET`] per turn; wakes
+    /// the other workers if one waits for the room this made.
     pub(super) fn drain_inbox(&mut self) {
-        for _ in 0..INBOX_BUDGET {
+        let mut taken = 0;
+        while taken < INBOX_BUDGET {
             let Ok(command) = self.inbox.inbox.try_recv() else {
-                return;
+                break;
             };
+            taken += 1;
             match command {
                 Command::Broadcast {
                     room,
@@ -172,6 +175,9 @@ impl Worker {
                 }
                 Command::Shutdown => self.begin_shutdown(),
             }
+        }
+        if taken > 0 && self.inbox.room_was_wanted() {
+            self.peers.wake_all();
         }
     }
 }
