@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use support::*;
@@ -97,4 +98,86 @@ fn slow_reader_with_drop_policy_loses_messages_but_keeps_its_pongs() {
         "some messages were dropped for the slow reader"
     );
     assert_eq!(relay.handle().stats().total(|w| &w.slow_closed), 0);
+}
+
+/// Sends `count` masked empty pings from a client that never reads, then
+/// one with a payload; returns the relay's RSS growth in KiB. The relay
+/// answers only the latest ping while its pongs cannot be written.
+fn ping_flood_rss_growth(count: usize, args: &[&str]) -> i64 {
+    use support::ops::{http_get, metric_samples};
+    use support::process::ServeProcess;
+    let server = ServeProcess::start(args);
+    let mut client = RawClient::open(server.addr, &[]);
+    let received = || {
+        let answer = http_get(server.addr, "/metrics");
+        let body = support::ops::body_of(&answer).to_string();
+        metric_samples(&body)["wsrelay_bytes_received_total"] as usize
+    };
+    let start = received();
+    let before = server.rss_kib();
+    const BATCH: usize = 10_000;
+    let batch = client_frame(0x89, true, b"").repeat(BATCH);
+    for _ in 0..count / BATCH {
+        client.send(&batch);
+    }
+    let last = client_frame(0x89, true, b"last");
+    client.send(&last);
+    let flood = (count / BATCH) * batch.len() + last.len();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while received() < start + flood {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "relay stopped reading"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let after = server.rss_kib();
+    let growth = after as i64 - before as i64;
+    println!("{count} pings ({args:?}): relay RSS {before} KiB -> {after} KiB ({growth:+} KiB)");
+    // The connection is alive and the latest ping is answered.
+    loop {
+        let (first, payload) = client.read_frame().expect("still open");
+        if first == 0x8A && payload == b"last" {
+            break;
+        }
+        assert!(matches!(first, 0x81 | 0x8A), "unexpected frame {first:#x}");
+    }
+    growth
+}
+
+#[test]
+fn a_ping_flood_from_a_client_that_never_reads_leaves_the_relays_memory_flat() {
+    for args in [&[][..], &["--slow-consumer", "drop"]] {
+        let growth = ping_flood_rss_growth(1_000_000, args);
+        assert!(growth <= 4096, "RSS grew by {growth} KiB");
+    }
+}
+
+/// The figure of issue 11: `cargo test --test backpressure -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn ten_million_pings_leave_the_relays_memory_flat() {
+    let growth = ping_flood_rss_growth(10_000_000, &[]);
+    assert!(growth <= 4096, "RSS grew by {growth} KiB");
+}
+
+#[test]
+fn control_frames_past_the_backlog_close_a_slow_consumer_with_1008() {
+    let relay = Relay::start_with(|c| c.limits.max_backlog = 64);
+    let mut client = RawClient::open(relay.addr, &[]);
+    relay.wait_for("open", |_| relay.websockets() == 1);
+    // Pings of 125 bytes, never reading the pongs: once the socket is full,
+    // the pending pong alone keeps the backlog at the limit.
+    let batch = client_frame(0x89, true, &[b'p'; 125]).repeat(64);
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    while relay.handle().stats().total(|w| &w.slow_closed) == 0 {
+        assert!(std::time::Instant::now() < deadline, "never closed");
+        if client.stream.write_all(&batch).is_err() {
+            break;
+        }
+    }
+    relay.wait_for("closed as a slow consumer", |h| {
+        h.stats().total(|w| &w.slow_closed) == 1
+    });
+    relay.wait_for("socket released", |h| h.guards().capacity.open() == 0);
 }

@@ -2,10 +2,12 @@
 
 mod support;
 
+use std::sync::atomic::AtomicU64;
 use support::*;
 use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
+use wsrelay::observe::stats::WorkerStats;
 
 #[test]
 fn ping_gets_pong_with_the_same_payload() {
@@ -105,5 +107,86 @@ fn shutdown_sends_going_away_to_every_client() {
             Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Away),
             other => panic!("expected close 1001, got {other:?}"),
         }
+    }
+}
+
+/// `POST /publish/` (room `/`) from loopback; the number of recipients.
+fn publish_recipients(relay: &Relay, body: &str) -> String {
+    let request = format!(
+        "POST /publish/ HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = http_exchange(relay.addr, request.as_bytes());
+    let at = answer.find("\"recipients\": ").expect("a 202") + 14;
+    answer[at..].split('}').next().unwrap().trim().to_string()
+}
+
+/// Sends 16 KiB messages from `sender` until the one other member, which
+/// reads nothing, has a backlog that stays full: several rounds in which
+/// the relay delivered it nothing more (under `--slow-consumer drop`).
+fn fill_backlog(relay: &Relay, sender: &mut Client) {
+    let stats = |counter: fn(&WorkerStats) -> &AtomicU64| relay.handle().stats().total(counter);
+    let (mut sent, mut last, mut unchanged) = (0, 0, 0);
+    while unchanged < 3 {
+        for _ in 0..16 {
+            sender.send(Message::binary(vec![0u8; 16 * 1024])).unwrap();
+            sent += 1;
+        }
+        relay.wait_for("messages read", |_| stats(|w| &w.messages_received) == sent);
+        let delivered = stats(|w| &w.messages_sent);
+        unchanged = if delivered == last { unchanged + 1 } else { 0 };
+        last = delivered;
+    }
+}
+
+#[test]
+fn a_client_close_leaves_the_room_at_once_and_no_data_follows_the_close() {
+    let relay = Relay::start_with(|c| {
+        c.limits.slow_consumer = wsrelay::config::SlowConsumer::Drop;
+        c.limits.max_backlog = 64 * 1024;
+    });
+    let mut member = RawClient::open(relay.addr, &[]);
+    let mut sender = connect(&relay);
+    relay.wait_for("two open", |_| relay.websockets() == 2);
+    fill_backlog(&relay, &mut sender);
+    member.send(&client_frame(0x88, true, &[0x03, 0xE8]));
+    relay.wait_for("the member left its room", |_| relay.websockets() == 1);
+    assert_eq!(publish_recipients(&relay, "after the close"), "1");
+    sender.send(Message::text("also after")).unwrap();
+    // Reading at last: its backlog, the echo of its Close, and nothing after.
+    loop {
+        let (first, payload) = member.read_frame().expect("the close echo");
+        match first {
+            0x88 => {
+                assert_eq!(payload, [0x03, 0xE8]);
+                break;
+            }
+            0x81 if payload == b"Hello, World!" => {}
+            0x82 => assert_eq!(payload.len(), 16 * 1024),
+            other => panic!("frame {other:#x} {:?}", String::from_utf8_lossy(&payload)),
+        }
+    }
+    assert_eq!(member.read_frame(), None, "released once the echo is out");
+    relay.wait_for("socket released", |h| {
+        h.stats().total(|w| &w.connections) == 1
+    });
+}
+
+#[test]
+fn a_close_or_error_in_the_same_read_as_the_upgrade_comes_after_the_retained_message() {
+    let relay = Relay::start_with(|c| c.rooms.retain = true);
+    assert_eq!(publish_recipients(&relay, "41500"), "0");
+    for (extra, code) in [
+        (client_frame(0x88, true, &[0x03, 0xE8]), 1000),
+        (client_frame(0x81, false, b"naked"), 1002),
+    ] {
+        let mut raw = RawClient::open(relay.addr, &extra);
+        assert_eq!(raw.read_frame(), Some((0x81, b"Hello, World!".to_vec())));
+        assert_eq!(raw.read_frame(), Some((0x81, b"41500".to_vec())));
+        assert_eq!(raw.expect_close(), code);
+        if code == 1000 {
+            assert_eq!(raw.read_frame(), None, "nothing after the close");
+        }
+        relay.wait_for("out of the room", |_| relay.websockets() == 0);
     }
 }

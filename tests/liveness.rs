@@ -180,3 +180,38 @@ fn a_message_over_the_inflight_budget_gets_1009_and_small_ones_pass() {
     a.send(Message::binary(vec![1u8; 100 * 1024])).unwrap();
     assert_eq!(next_message(&mut b), Message::binary(vec![1u8; 100 * 1024]));
 }
+
+#[test]
+fn an_unauthorized_publish_gets_401_from_its_head_and_holds_no_inflight_bytes() {
+    let relay = Relay::start_with(|c| {
+        c.rooms.publish_token = Some("pub-secret".into());
+        c.limits.max_inflight = 256 * 1024;
+    });
+    let mut reader = connect(&relay);
+    let mut trickler = RawClient::open(relay.addr, &[]);
+    relay.wait_for("two open", |_| relay.websockets() == 2);
+    // Three wrong-token publishes announcing 16 MB: each answered 401 before
+    // it sends a byte of its body, then closed.
+    let head = b"POST /publish/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n\
+Content-Length: 16000000\r\n\r\n";
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(relay.addr).unwrap();
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.write_all(head).unwrap();
+        let answer = read_to_close(&mut stream);
+        assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+        // The body, sent anyway, is not kept.
+        let _ = stream.write_all(&[b'x'; 128 * 1024]);
+    }
+    assert_eq!(relay.handle().guards().inflight.used(), 0);
+    // A member's message arriving in pieces still fits the budget.
+    let frame = client_frame(0x82, true, &[7u8; 200 * 1024]);
+    trickler.send(&frame[..100 * 1024]);
+    relay.wait_for("the first half held", |h| h.guards().inflight.used() > 0);
+    trickler.send(&frame[100 * 1024..]);
+    assert_eq!(
+        next_message(&mut reader),
+        Message::binary(vec![7u8; 200 * 1024])
+    );
+    assert_eq!(relay.handle().stats().total(|w| &w.inflight_refused), 0);
+}

@@ -93,6 +93,7 @@ fn session_answer(config: &Config, input: &[&[u8]]) -> (Vec<u8>, usize) {
         config,
         greeting: None,
         router: wsrelay::endpoints::routes::route,
+        peer: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         gate: &mut AdmitAll,
     };
     let mut session = Session::new();
@@ -100,7 +101,7 @@ fn session_answer(config: &Config, input: &[&[u8]]) -> (Vec<u8>, usize) {
     let mut most_held = 0;
     for piece in input {
         let mut piece = piece.to_vec();
-        session.receive(&mut piece, &mut context, &mut events);
+        session.receive_all(&mut piece, &mut context, &mut events);
         most_held = most_held.max(session.buffered());
     }
     let mut out = Vec::new();

@@ -23,13 +23,14 @@ fuzz_target!(|input: &[u8]| {
         config: config(),
         greeting: None,
         router: routes::route,
+        peer: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         gate: &mut AdmitAll,
     };
     let mut session = Session::new();
     let mut events = Vec::new();
     for piece in [&bytes[..cut], &bytes[cut..]] {
         let mut piece = piece.to_vec();
-        session.receive(&mut piece, &mut context, &mut events);
+        session.receive_all(&mut piece, &mut context, &mut events);
         if session.is_reading_request() {
             assert!(session.buffered() <= 2 * MAX_HEAD.max(bytes.len()));
         }

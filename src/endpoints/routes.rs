@@ -7,6 +7,7 @@ use crate::endpoints::publish::{self, PublishHead};
 use crate::endpoints::status::{self, Page};
 use crate::protocol::http::{Request, Response};
 use crate::protocol::session::Route;
+use std::net::IpAddr;
 
 /// The body of `GET /`, as in the seed's express server.
 pub const HELLO: &str = "Hello, World!";
@@ -14,21 +15,24 @@ pub const HELLO: &str = "Hello, World!";
 /// A request the worker answers itself, from live state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handoff {
-    /// `POST /publish/<room>` with its body: authorize, fan out, answer 202.
+    /// `POST /publish/<room>`, authorized, with its body: fan out, answer 202.
     Publish(PublishHead),
     /// `/healthz` or `/metrics` on the main port.
     Status(Page),
 }
 
-/// Routes a complete request head: WebSocket upgrades to the handshake,
-/// publishes to a body read, status pages (unless `--admin-listen` serves
-/// them) to the worker, anything else to a plain answer.
-pub fn route(request: &Request, config: &Config) -> Route<Handoff> {
+/// Routes a complete request head from `peer`: WebSocket upgrades to the
+/// handshake, authorized publishes to a body read (an unauthorized one is
+/// answered 401 before any of its body is read), status pages (unless
+/// `--admin-listen` serves them) to the worker, anything else to a plain answer.
+pub fn route(request: &Request, config: &Config, peer: Option<IpAddr>) -> Route<Handoff> {
     if request.wants_websocket() {
         return Route::Upgrade;
     }
     if publish::is_publish(request) {
-        return match publish::check_head(request, config) {
+        let checked = publish::authorize(request, peer, config)
+            .and_then(|()| publish::check_head(request, config));
+        return match checked {
             Ok(head) => Route::ReadBody {
                 length: head.length,
                 handoff: Handoff::Publish(head),

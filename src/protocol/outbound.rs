@@ -1,6 +1,11 @@
 //! Per-connection outbound queue of shared frames, flushed with vectored writes.
+//!
+//! Every frame counts in the queued bytes. Two rules keep control frames
+//! from growing it without bound: at most one pong waits (a new one replaces
+//! a pong not yet started: RFC 6455 section 5.5.3 lets a server answer only
+//! the most recent ping), and nothing is queued after a Close (section 5.5.1).
 
-use crate::protocol::frame::Frame;
+use crate::protocol::frame::{Frame, OP_PONG};
 use crate::protocol::trace_log::{TraceLog, TraceRecord};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -10,6 +15,12 @@ const MAX_SLICES: usize = 64;
 /// A drained queue keeps at most this many slots of capacity, so a burst
 /// does not leave a large ring behind on an idle connection.
 const IDLE_CAPACITY: usize = 32;
+/// First byte of a pong frame (FIN and the opcode).
+const PONG: u8 = 0x80 | OP_PONG;
+/// The top bit of `OutQueue::front`: a Close is queued. No slice is longer
+/// than `isize::MAX`, so an offset into one never reaches it, and the flag
+/// costs no field.
+const CLOSED: usize = 1 << (usize::BITS - 1);
 
 /// Result of offering a data frame to a bounded queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,15 +29,29 @@ pub enum Offer {
     Queued,
     /// The backlog had already reached the limit; nothing was queued.
     OverLimit,
+    /// A Close is queued: no data may follow it; nothing was queued.
+    Closed,
 }
 
-/// Frames waiting to be written, front first; `offset` bytes of the front
-/// one are already on the wire. An empty queue owns no heap memory beyond a
-/// few slots.
+/// What became of a pong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pong {
+    /// Queued behind the frame being written: write it before the next ping
+    /// is answered, or that answer replaces it.
+    Queued,
+    /// It took the place of a pong still waiting, unstarted.
+    Replaced,
+    /// A Close is queued; nothing was.
+    Closed,
+}
+
+/// Frames waiting to be written, front first. An empty queue owns no heap
+/// memory beyond a few slots.
 #[derive(Debug, Default)]
 pub struct OutQueue {
     frames: VecDeque<Frame>,
-    offset: usize,
+    /// Bytes of the front frame already on the wire, and the [`CLOSED`] flag.
+    front: usize,
     queued: usize,
     /// With `--trace-handshake`, once the upgrade is traced: what the
     /// connection did, every frame queued included, for the reactor to print.
@@ -48,7 +73,7 @@ impl OutQueue {
         Self::default()
     }
 
-    /// Bytes not yet written.
+    /// Bytes not yet written, control frames included.
     pub fn queued_bytes(&self) -> usize {
         self.queued
     }
@@ -58,25 +83,80 @@ impl OutQueue {
         self.frames.is_empty()
     }
 
-    /// Queues a frame unconditionally (handshake responses, control frames:
-    /// pong and close are never dropped by the backlog policy).
+    /// Whether a Close was queued (it may already be written): nothing more is.
+    pub fn is_closed(&self) -> bool {
+        self.front & CLOSED != 0
+    }
+
+    /// Bytes of the front frame already written.
+    fn offset(&self) -> usize {
+        self.front & !CLOSED
+    }
+
+    fn set_offset(&mut self, offset: usize) {
+        self.front = (self.front & CLOSED) | offset;
+    }
+
+    /// Queues a frame whatever the backlog (the handshake response, the
+    /// greeting, a heartbeat ping); nothing once a Close is queued.
     pub fn push(&mut self, frame: Frame) {
-        if let Some(log) = &mut self.trace {
-            log.record(TraceRecord::Sent(frame.clone()));
+        if self.is_closed() {
+            return;
         }
+        self.record(&frame);
         self.queued += frame.len();
         self.frames.push_back(frame);
+    }
+
+    /// Queues a Close frame, the last frame this queue takes.
+    pub fn push_close(&mut self, frame: Frame) {
+        self.push(frame);
+        self.front |= CLOSED;
     }
 
     /// Queues a data frame if the backlog is below `limit`. The limit bounds
     /// what accumulates, so one frame larger than the limit still goes
     /// through to a reader that keeps up.
     pub fn offer(&mut self, frame: Frame, limit: usize) -> Offer {
+        if self.is_closed() {
+            return Offer::Closed;
+        }
         if self.queued >= limit {
             return Offer::OverLimit;
         }
         self.push(frame);
         Offer::Queued
+    }
+
+    /// Queues a pong right behind the frame at the front, ahead of any
+    /// backlog of data, or puts it in place of the pong already waiting
+    /// there unstarted: so a connection holds at most one pending pong
+    /// however many pings arrive while it does not read.
+    pub fn push_pong(&mut self, pong: Frame) -> Pong {
+        if self.is_closed() {
+            return Pong::Closed;
+        }
+        self.record(&pong);
+        self.queued += pong.len();
+        let started = self.offset() > 0;
+        let waiting = match self.frames.front() {
+            Some(front) if !started && front.first() == Some(&PONG) => Some(0),
+            _ => (self.frames.get(1).and_then(|f| f.first()) == Some(&PONG)).then_some(1),
+        };
+        if let Some(at) = waiting {
+            let old = std::mem::replace(&mut self.frames[at], pong);
+            self.queued -= old.len();
+            return Pong::Replaced;
+        }
+        let at = self.frames.len().min(1);
+        self.frames.insert(at, pong);
+        Pong::Queued
+    }
+
+    fn record(&mut self, frame: &Frame) {
+        if let Some(log) = &mut self.trace {
+            log.record(TraceRecord::Sent(frame.clone()));
+        }
     }
 
     /// Starts recording a trace: from now on every frame queued is logged.
@@ -93,7 +173,7 @@ impl OutQueue {
     /// trace log keeps what was queued.
     pub fn clear(&mut self) {
         self.frames = VecDeque::new();
-        self.offset = 0;
+        self.set_offset(0);
         self.queued = 0;
     }
 
@@ -105,7 +185,7 @@ impl OutQueue {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let mut count = 0;
             for (i, frame) in self.frames.iter().take(MAX_SLICES).enumerate() {
-                let start = if i == 0 { self.offset } else { 0 };
+                let start = if i == 0 { self.offset() } else { 0 };
                 slices[i] = IoSlice::new(&frame[start..]);
                 count += 1;
             }
@@ -128,17 +208,19 @@ impl OutQueue {
     /// Pops fully written frames and advances the offset into the front one.
     fn consume(&mut self, mut written: usize) {
         self.queued -= written;
+        let mut offset = self.offset();
         while written > 0 {
-            let front_left = self.frames[0].len() - self.offset;
+            let front_left = self.frames[0].len() - offset;
             if written >= front_left {
                 written -= front_left;
-                self.offset = 0;
+                offset = 0;
                 self.frames.pop_front();
             } else {
-                self.offset += written;
+                offset += written;
                 written = 0;
             }
         }
+        self.set_offset(offset);
     }
 
     fn release_if_idle(&mut self) {
@@ -226,6 +308,73 @@ mod tests {
             .collect();
         assert_eq!(sent, vec![b"one".to_vec()], "only what was queued");
         assert!(log.is_empty());
+    }
+
+    fn pong(payload: u8) -> Frame {
+        frame(&[PONG, 1, payload])
+    }
+
+    fn drain(queue: &mut OutQueue, budget: usize) -> Vec<u8> {
+        let mut sink = Trickle {
+            taken: Vec::new(),
+            budget,
+        };
+        queue.flush(&mut sink).unwrap();
+        sink.taken
+    }
+
+    #[test]
+    fn a_flood_of_pongs_leaves_one_waiting_for_the_latest_ping() {
+        let mut queue = OutQueue::new();
+        queue.push(frame(b"data"));
+        assert_eq!(queue.push_pong(pong(0)), Pong::Queued);
+        for n in 1..=200 {
+            assert_eq!(queue.push_pong(pong(n)), Pong::Replaced);
+        }
+        assert_eq!(queue.queued_bytes(), 4 + 3, "control frames count");
+        assert_eq!(
+            drain(&mut queue, 100),
+            [&b"data"[..], &[PONG, 1, 200]].concat()
+        );
+        // Alone in the queue, a waiting pong is replaced in place too.
+        queue.push_pong(pong(1));
+        assert_eq!(queue.push_pong(pong(2)), Pong::Replaced);
+        assert_eq!(drain(&mut queue, 100), [PONG, 1, 2]);
+    }
+
+    #[test]
+    fn a_pong_goes_behind_the_frame_being_written_and_a_started_one_stays() {
+        let mut queue = OutQueue::new();
+        queue.push(frame(b"one"));
+        queue.push(frame(b"two"));
+        queue.push_pong(pong(1));
+        assert_eq!(drain(&mut queue, 4), [&b"one"[..], &[PONG]].concat());
+        // The pong is started: the next one queues behind it.
+        assert_eq!(queue.push_pong(pong(2)), Pong::Queued);
+        assert_eq!(queue.push_pong(pong(3)), Pong::Replaced);
+        assert_eq!(queue.queued_bytes(), 2 + 3 + 3);
+        assert_eq!(
+            drain(&mut queue, 100),
+            [&[1, 1, PONG, 1, 3][..], b"two"].concat()
+        );
+    }
+
+    #[test]
+    fn nothing_follows_a_close() {
+        let mut queue = OutQueue::new();
+        queue.push(frame(b"data"));
+        queue.push_close(frame(&[0x88, 0]));
+        assert!(queue.is_closed());
+        assert_eq!(queue.offer(frame(b"late"), 1000), Offer::Closed);
+        assert_eq!(queue.push_pong(pong(1)), Pong::Closed);
+        queue.push(frame(&[0x89, 0]));
+        queue.push_close(frame(&[0x88, 0]));
+        assert_eq!(queue.queued_bytes(), 6);
+        assert_eq!(drain(&mut queue, 5), [&b"data"[..], &[0x88]].concat());
+        assert_eq!(drain(&mut queue, 5), [0]);
+        assert!(queue.is_closed(), "still closed once written");
+        assert_eq!(queue.offer(frame(b"later"), 1000), Offer::Closed);
+        assert!(queue.is_empty());
     }
 
     #[test]

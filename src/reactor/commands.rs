@@ -7,6 +7,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Waker;
 use mio::net::TcpStream;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Broadcast commands a worker's inbox holds before senders must wait: a
 /// sender that finds it full keeps the command and stops reading its
@@ -59,6 +60,10 @@ pub struct WorkerHandle {
     pub adopt: Sender<Adopted>,
     /// Wakes the worker's poll.
     pub waker: Arc<Waker>,
+    /// Set by a worker that found the inbox full: the owner wakes the other
+    /// workers once it has taken commands out, so the waiting one sleeps
+    /// in its poll instead of retrying in a loop.
+    pub room_wanted: Arc<AtomicBool>,
 }
 
 /// The receiving ends a worker owns.
@@ -67,16 +72,33 @@ pub struct WorkerInbox {
     pub inbox: Receiver<Command>,
     /// Newly accepted sockets.
     pub adopt: Receiver<Adopted>,
+    /// The flag of [`WorkerHandle::room_wanted`] for this inbox.
+    pub room_wanted: Arc<AtomicBool>,
+}
+
+impl WorkerInbox {
+    /// Whether some worker waits for room in this inbox (and forgets it):
+    /// called after taking commands out, to wake the other workers.
+    pub fn room_was_wanted(&self) -> bool {
+        self.room_wanted.swap(false, Ordering::AcqRel)
+    }
 }
 
 impl WorkerHandle {
-    /// Offers a command without blocking; gives it back when the inbox is full.
+    /// Offers a command without blocking; gives it back when the inbox is
+    /// full, having asked the owner for a wake once there is room.
     pub fn try_send(&self, command: Command) -> Result<(), Command> {
-        match self.inbox.try_send(command) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(command)) => Err(command),
+        let command = match self.inbox.try_send(command) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(command)) => command,
             // A worker that is gone has no clients left to deliver to.
-            Err(TrySendError::Disconnected(_)) => Ok(()),
+            Err(TrySendError::Disconnected(_)) => return Ok(()),
+        };
+        self.room_wanted.store(true, Ordering::Release);
+        // The owner may have drained (and found no flag) in between: try again.
+        match self.inbox.try_send(command) {
+            Err(TrySendError::Full(command)) => Err(command),
+            _ => Ok(()),
         }
     }
 
@@ -98,5 +120,39 @@ impl WorkerHandle {
             // A worker that is gone has no clients left to deliver to.
             Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sender_finding_the_inbox_full_asks_its_owner_for_a_wake() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(1);
+        let (adopt_tx, adopt_rx) = crossbeam_channel::unbounded();
+        let room_wanted = Arc::new(AtomicBool::new(false));
+        let handle = WorkerHandle {
+            inbox: inbox_tx,
+            adopt: adopt_tx,
+            waker,
+            room_wanted: room_wanted.clone(),
+        };
+        let inbox = WorkerInbox {
+            inbox: inbox_rx,
+            adopt: adopt_rx,
+            room_wanted,
+        };
+        assert!(handle.try_send(Command::Shutdown).is_ok());
+        assert!(!inbox.room_was_wanted(), "room to spare: nobody waits");
+        assert!(handle.try_send(Command::Shutdown).is_err());
+        inbox.inbox.try_recv().unwrap();
+        assert!(
+            inbox.room_was_wanted(),
+            "the owner made room: wake the waiter"
+        );
+        assert!(!inbox.room_was_wanted(), "once");
     }
 }

@@ -65,6 +65,39 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
+/// What one worker owns before its thread starts: its poll (the waker
+/// registered) and the receiving ends of its inbox.
+pub(crate) type WorkerParts = (Poll, WorkerInbox);
+
+/// Each worker's parts, and the handles through which the other threads
+/// reach them.
+pub(crate) fn worker_channels(count: usize) -> io::Result<(Vec<WorkerHandle>, Vec<WorkerParts>)> {
+    let mut handles = Vec::new();
+    let mut parts = Vec::new();
+    for _ in 0..count {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
+        let (adopt_tx, adopt_rx) = crossbeam_channel::unbounded();
+        let room_wanted = Arc::new(AtomicBool::new(false));
+        handles.push(WorkerHandle {
+            inbox: inbox_tx,
+            adopt: adopt_tx,
+            waker,
+            room_wanted: room_wanted.clone(),
+        });
+        parts.push((
+            poll,
+            WorkerInbox {
+                inbox: inbox_rx,
+                adopt: adopt_rx,
+                room_wanted,
+            },
+        ));
+    }
+    Ok((handles, parts))
+}
+
 /// Binds the listener and starts the acceptor and worker threads.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
     let config = Arc::new(config);
@@ -140,33 +173,6 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         admin,
         backplane: backplane_threads,
     })
-}
-
-/// What one worker thread owns before it starts: its poll and its inbox.
-type WorkerParts = (Poll, WorkerInbox);
-
-/// One poll, waker and pair of channels per worker: the handles other
-/// threads use to reach the workers, and the parts each worker owns.
-fn worker_channels(count: usize) -> io::Result<(Vec<WorkerHandle>, Vec<WorkerParts>)> {
-    let mut handles = Vec::new();
-    let mut parts = Vec::new();
-    for _ in 0..count {
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
-        let (adopt_tx, adopt_rx) = crossbeam_channel::unbounded();
-        handles.push(WorkerHandle {
-            inbox: inbox_tx,
-            adopt: adopt_tx,
-            waker,
-        });
-        let inbox = WorkerInbox {
-            inbox: inbox_rx,
-            adopt: adopt_rx,
-        };
-        parts.push((poll, inbox));
-    }
-    Ok((handles, parts))
 }
 
 /// The acceptor, registered on a poll of its own, with its waker and the

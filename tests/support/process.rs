@@ -136,3 +136,15 @@ pub fn json_line(output: &Output) -> Value {
     );
     serde_json::from_str(lines[0]).expect("valid JSON")
 }
+
+impl ServeProcess {
+    /// Its resident set size now (VmRSS), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmRSS:"))
+            .expect("a VmRSS line");
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}

@@ -6,13 +6,15 @@ use crate::protocol::frame::MessageKind;
 use crate::protocol::http::parse_head;
 use crate::protocol::session::{AdmitAll, Context, Event, Session};
 
+const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 fn config() -> Config {
     Config::with_listen("127.0.0.1:0".parse().unwrap())
 }
 
 fn route_of(head: &str, config: &Config) -> Route<Handoff> {
     let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
-    route(&request, config)
+    route(&request, config, Some(LOOPBACK))
 }
 
 fn status_of(route: &Route<Handoff>) -> Option<u16> {
@@ -86,10 +88,11 @@ fn feed(
         config,
         greeting: None,
         router: route,
+        peer: Some(LOOPBACK),
         gate: &mut AdmitAll,
     };
     let mut events = Vec::new();
-    session.receive(&mut bytes.to_vec(), &mut ctx, &mut events);
+    session.receive_all(&mut bytes.to_vec(), &mut ctx, &mut events);
     let mut wire = Vec::new();
     session.out.flush(&mut wire).unwrap();
     (events, wire)
@@ -127,4 +130,46 @@ fn a_session_hands_over_a_publish_body_spanning_reads_whole() {
         }
         other => panic!("unexpected events {other:?}"),
     }
+}
+
+#[test]
+fn a_publish_is_authorized_from_its_head_before_any_body() {
+    let mut config = config();
+    let huge = "POST /publish/a HTTP/1.1\r\nContent-Length: 16000000\r\n\r\n";
+    let (request, _) = parse_head(huge.as_bytes()).unwrap().unwrap();
+    let remote = Some("192.0.2.1".parse().unwrap());
+    assert!(matches!(
+        route(&request, &config, Some(LOOPBACK)),
+        Route::ReadBody { .. }
+    ));
+    assert_eq!(status_of(&route(&request, &config, remote)), Some(401));
+    assert_eq!(status_of(&route(&request, &config, None)), Some(401));
+    config.rooms.publish_token = Some("s3".into());
+    assert_eq!(
+        status_of(&route(&request, &config, Some(LOOPBACK))),
+        Some(401),
+        "a wrong token: refused whatever the length"
+    );
+    let bearer = huge.replace("\r\n\r\n", "\r\nAuthorization: Bearer s3\r\n\r\n");
+    let (request, _) = parse_head(bearer.as_bytes()).unwrap().unwrap();
+    assert!(matches!(
+        route(&request, &config, remote),
+        Route::ReadBody { .. }
+    ));
+}
+
+#[test]
+fn an_unauthorized_publish_is_answered_without_holding_its_body() {
+    let mut config = config();
+    config.rooms.publish_token = Some("s3".into());
+    let mut session = Session::new();
+    let mut bytes = b"POST /publish/a HTTP/1.1\r\nAuthorization: Bearer no\r\n\
+Content-Length: 1000000\r\n\r\n"
+        .to_vec();
+    bytes.extend_from_slice(&[b'x'; 4096]);
+    let (events, wire) = feed(&mut session, &config, &bytes);
+    assert!(matches!(&events[..], [Event::Replied { status: 401 }]));
+    assert!(wire.starts_with(b"HTTP/1.1 401 "));
+    assert_eq!(session.buffered(), 0, "no body byte held");
+    assert!(session.reply_sent(), "then the connection closes");
 }

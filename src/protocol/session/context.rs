@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::protocol::frame::Frame;
 use crate::protocol::http::{Request, Response};
+use std::net::IpAddr;
 
 /// Where a complete request head goes. `H` is the caller's description of
 /// a request it answers itself (the relay's endpoints define it).
@@ -27,8 +28,10 @@ pub enum Route<H> {
     },
 }
 
-/// Decides the [`Route`] of a complete request head.
-pub type Router<H> = fn(&Request, &Config) -> Route<H>;
+/// Decides the [`Route`] of a complete request head from the head alone
+/// and the client's address (when known), authorization included: a
+/// refusal goes out before any body byte is read.
+pub type Router<H> = fn(&Request, &Config, Option<IpAddr>) -> Route<H>;
 
 /// Admission of an upgrade by limits the session cannot see, because they
 /// are shared with other connections and threads.
@@ -57,6 +60,8 @@ pub struct Context<'a, H> {
     pub greeting: Option<&'a Frame>,
     /// Routes request heads.
     pub router: Router<H>,
+    /// The client's address, while its request is read (for the router).
+    pub peer: Option<IpAddr>,
     /// Admits upgrades.
     pub gate: &'a mut dyn UpgradeGate,
 }

@@ -13,7 +13,7 @@ use crate::protocol::frame::{
     self, Decoder, Flow, Frame, Inbound, MessageKind, OP_CLOSE, OP_PONG, ProtocolError,
 };
 use crate::protocol::http::{Request, Response};
-use crate::protocol::outbound::{Offer, OutQueue};
+use crate::protocol::outbound::{Offer, OutQueue, Pong};
 use crate::protocol::trace_log::TraceRecord;
 use crate::rooms::Role;
 use log::{debug, log_enabled};
@@ -64,6 +64,12 @@ pub enum Event<H> {
     },
     /// A pong arrived (the peer is alive).
     Pong,
+    /// A control frame was queued while the backlog was at `--max-backlog`
+    /// or past it: the client is not reading (the `--slow-consumer` policy
+    /// decides).
+    Backlogged,
+    /// The client sent a Close; the echo is queued and no data follows it.
+    CloseReceived,
     /// The client broke the protocol; a close frame with `error`'s code is queued.
     ProtocolError(ProtocolError),
 }
@@ -186,7 +192,7 @@ impl<H> Session<H> {
     /// timeout). Does nothing unless open.
     pub fn close(&mut self, code: u16, reason: &str) {
         if let Phase::Open { .. } = self.phase {
-            self.out.push(frame::encode_close(code, reason));
+            self.out.push_close(frame::encode_close(code, reason));
             self.phase = Phase::Closing {
                 decoder: Decoder::new(),
                 peer_closed: false,
@@ -197,16 +203,21 @@ impl<H> Session<H> {
     }
 
     /// Handles bytes read from the socket, unmasking frames in place.
+    /// Returns how many of them it used: all, unless it paused for the
+    /// caller to act before the rest, after an upgrade (join the room, queue
+    /// what comes before any frame) or after queueing a pong (write it, or
+    /// the next ping's pong replaces it). Call again with the rest.
+    #[must_use = "the bytes after a pause must be fed again"]
     pub fn receive(
         &mut self,
         bytes: &mut [u8],
         ctx: &mut Context<'_, H>,
         events: &mut Vec<Event<H>>,
-    ) {
+    ) -> usize {
         match &mut self.phase {
-            Phase::ReadingRequest { .. } => self.read_request(bytes, ctx, events),
+            Phase::ReadingRequest { .. } => return self.read_request(bytes, ctx, events),
             Phase::ReadingBody { .. } => self.read_body(bytes, events),
-            Phase::Open { .. } => self.read_frames(bytes, ctx, events),
+            Phase::Open { .. } => return self.read_frames(bytes, ctx, events),
             Phase::Closing {
                 decoder,
                 peer_closed,
@@ -225,14 +236,38 @@ impl<H> Session<H> {
             }
             Phase::AwaitingAnswer { .. } | Phase::Replying | Phase::Draining | Phase::Closed => {}
         }
+        bytes.len()
     }
 
-    fn read_frames(&mut self, bytes: &mut [u8], ctx: &Context<'_, H>, events: &mut Vec<Event<H>>) {
+    /// [`receive`](Self::receive) all of `bytes`, resuming at once after
+    /// each pause (for callers that write nothing in between, e.g. tests).
+    pub fn receive_all(
+        &mut self,
+        mut bytes: &mut [u8],
+        ctx: &mut Context<'_, H>,
+        events: &mut Vec<Event<H>>,
+    ) {
+        while !bytes.is_empty() {
+            let used = self.receive(bytes, ctx, events);
+            bytes = &mut bytes[used..];
+        }
+    }
+
+    /// Decodes frames until the bytes run out, a Close or error ends the
+    /// session's reading, or a pong was queued (a pause: see `receive`).
+    fn read_frames(
+        &mut self,
+        bytes: &mut [u8],
+        ctx: &Context<'_, H>,
+        events: &mut Vec<Event<H>>,
+    ) -> usize {
         let Phase::Open { decoder } = &mut self.phase else {
-            return;
+            return bytes.len();
         };
         let out = &mut self.out;
+        let limit = ctx.config.limits.max_backlog;
         let mut peer_close = None;
+        let mut backlogged = false;
         let result = decoder.feed(bytes, ctx.config.limits.max_message, |item| match item {
             Inbound::Message { kind, payload } => {
                 if log_enabled!(log::Level::Debug) {
@@ -241,8 +276,8 @@ impl<H> Session<H> {
                 let frame = frame::encode(kind.opcode(), payload);
                 if ctx.config.rooms.mode == Mode::Echo {
                     // Queued here, not by the worker, so that the echo keeps its
-                    // place before any pong or close this same read produces.
-                    let queued = out.offer(frame, ctx.config.limits.max_backlog) == Offer::Queued;
+                    // place before any close this same read produces.
+                    let queued = out.offer(frame, limit) == Offer::Queued;
                     events.push(Event::Echoed { queued });
                 } else {
                     events.push(Event::Message { kind, frame });
@@ -250,8 +285,12 @@ impl<H> Session<H> {
                 Flow::Continue
             }
             Inbound::Ping(payload) => {
-                out.push(frame::encode(OP_PONG, payload));
-                Flow::Continue
+                backlogged |= out.queued_bytes() >= limit;
+                match out.push_pong(frame::encode(OP_PONG, payload)) {
+                    // Let the caller write it before the next ping is answered.
+                    Pong::Queued => Flow::Stop,
+                    Pong::Replaced | Pong::Closed => Flow::Continue,
+                }
             }
             Inbound::Pong(_) => {
                 events.push(Event::Pong);
@@ -268,30 +307,33 @@ impl<H> Session<H> {
                 Flow::Stop
             }
         });
-        match (result, peer_close) {
+        if backlogged {
+            events.push(Event::Backlogged);
+        }
+        let (close, peer_closed) = match (result, peer_close) {
+            (Ok(used), None) => return used,
             (Err(error), _) => {
                 events.push(Event::ProtocolError(error));
-                self.out
-                    .push(frame::encode_close(error.close_code(), &error.to_string()));
-                self.phase = Phase::Closing {
-                    decoder: Decoder::new(),
-                    peer_closed: false,
-                };
+                let close = frame::encode_close(error.close_code(), &error.to_string());
+                (close, false)
             }
             (Ok(_), Some(code)) => {
+                events.push(Event::CloseReceived);
                 // Echo the peer's code (RFC 6455 section 5.5.1); an empty close gets an empty one.
                 let reply = match code {
                     Some(code) => frame::encode_close(code, ""),
                     None => frame::encode(OP_CLOSE, &[]),
                 };
-                self.out.push(reply);
-                self.phase = Phase::Closing {
-                    decoder: Decoder::new(),
-                    peer_closed: true,
-                };
+                (reply, true)
             }
-            (Ok(_), None) => {}
-        }
+        };
+        self.out.push_close(close);
+        self.phase = Phase::Closing {
+            decoder: Decoder::new(),
+            peer_closed,
+        };
+        // What follows a Close (or an error) is not read as frames.
+        bytes.len()
     }
 }
 

@@ -1,5 +1,7 @@
 //! The request side of a session: the head is parsed, routed, and either
 //! upgraded, answered, or handed to the caller (after its body, if any).
+//! Everything about a request, authorization included, is decided from its
+//! head, before any body byte is held.
 
 use super::{Context, Event, PendingBody, Phase, Route, Session};
 use crate::protocol::frame::Decoder;
@@ -8,14 +10,15 @@ use crate::protocol::http::{MAX_HEAD, Request, Response, parse_head};
 use crate::protocol::trace_log::TraceRecord;
 
 impl<H> Session<H> {
+    /// Reads the request head; returns the bytes used (see `receive`).
     pub(super) fn read_request(
         &mut self,
         bytes: &mut [u8],
         ctx: &mut Context<'_, H>,
         events: &mut Vec<Event<H>>,
-    ) {
+    ) -> usize {
         let Phase::ReadingRequest { head } = &mut self.phase else {
-            return;
+            return bytes.len();
         };
         // Parse straight from the read buffer when no earlier bytes are held.
         let already = head.len();
@@ -32,11 +35,12 @@ impl<H> Session<H> {
                 if already == 0 {
                     head.extend_from_slice(bytes);
                 }
-                return;
+                return bytes.len();
             }
             Err(error) => {
                 let response = Response::error(error.status(), error);
-                return self.reply(response, false, events);
+                self.reply(response, false, events);
+                return bytes.len();
             }
         };
         let rest_start = head_len - already;
@@ -48,8 +52,14 @@ impl<H> Session<H> {
         });
         let head_only = request.method == "HEAD";
         let rest = &mut bytes[rest_start..];
-        match (ctx.router)(&request, ctx.config) {
-            Route::Upgrade => self.upgrade(&request, raw_head, rest, ctx, events),
+        match (ctx.router)(&request, ctx.config, ctx.peer) {
+            Route::Upgrade => {
+                if self.upgrade(&request, raw_head, ctx, events) {
+                    // Paused: the caller joins the room before the frames that
+                    // came with the head are read.
+                    return rest_start;
+                }
+            }
             Route::Reply(response) => self.answer(response, head_only, raw_head, events),
             Route::Handoff(handoff) => {
                 self.phase = Phase::AwaitingAnswer { head_only };
@@ -71,17 +81,17 @@ impl<H> Session<H> {
                 self.read_body(rest, events);
             }
         }
+        bytes.len()
     }
 
-    /// Checks the handshake, asks the gate, and opens (or refuses).
+    /// Checks the handshake, asks the gate, and opens (true) or refuses.
     fn upgrade(
         &mut self,
         request: &Request,
         raw_head: Option<Vec<u8>>,
-        rest: &mut [u8],
         ctx: &mut Context<'_, H>,
         events: &mut Vec<Event<H>>,
-    ) {
+    ) -> bool {
         let admitted = handshake::answer(request, ctx.config).and_then(|upgrade| {
             ctx.gate
                 .admit(&upgrade.room, request.forwarded_for.as_deref())?;
@@ -91,7 +101,8 @@ impl<H> Session<H> {
             Ok(upgrade) => upgrade,
             Err(response) => {
                 let head_only = request.method == "HEAD";
-                return self.answer(response, head_only, raw_head, events);
+                self.answer(response, head_only, raw_head, events);
+                return false;
             }
         };
         self.out.push(upgrade.response.as_slice().into());
@@ -108,10 +119,7 @@ impl<H> Session<H> {
             room: upgrade.room,
             role: upgrade.role,
         });
-        // Frames that arrived in the same read as the head.
-        if !rest.is_empty() {
-            self.read_frames(rest, ctx, events);
-        }
+        true
     }
 
     /// Collects a request body; once complete, hands it to the caller.

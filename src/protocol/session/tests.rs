@@ -4,6 +4,7 @@
 use super::*;
 use crate::config::Config;
 use crate::protocol::frame::{OP_BINARY, OP_PING, OP_TEXT, close_code, encode_client};
+use std::net::IpAddr;
 
 const UPGRADE: &str = "GET /room HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -28,7 +29,7 @@ enum Handed {
 type TestSession = Session<Handed>;
 
 /// Upgrades to any path; `/` answers, `/body` and `/ask` are handed over.
-fn router(request: &Request, _config: &Config) -> Route<Handed> {
+fn router(request: &Request, _config: &Config, _peer: Option<IpAddr>) -> Route<Handed> {
     if request.wants_websocket() {
         return Route::Upgrade;
     }
@@ -55,10 +56,11 @@ fn feed_through(
         config,
         greeting: (config.rooms.mode == Mode::Broadcast).then_some(&greeting),
         router,
+        peer: None,
         gate,
     };
     let mut events = Vec::new();
-    session.receive(&mut bytes.to_vec(), &mut ctx, &mut events);
+    session.receive_all(&mut bytes.to_vec(), &mut ctx, &mut events);
     let mut wire = Vec::new();
     session.out.flush(&mut wire).unwrap();
     (events, wire)
@@ -140,13 +142,117 @@ fn echo_keeps_its_place_before_the_pong_of_the_same_read() {
 fn client_close_is_echoed_and_the_session_finishes() {
     let config = config(Mode::Broadcast);
     let mut session = open(&config);
-    let (_, wire) = feed(
+    let (events, wire) = feed(
         &mut session,
         &config,
         &encode_client(0x88, &[0x03, 0xE9], KEY),
     );
+    assert!(matches!(&events[..], [Event::CloseReceived]));
     assert_eq!(wire, [0x88, 2, 0x03, 0xE9]);
     assert!(session.is_finished());
+    let late = frame::encode(OP_TEXT, b"late");
+    assert_eq!(session.out.offer(late, usize::MAX), Offer::Closed);
+}
+
+/// Feeds `bytes` as a worker does: acting on each pause (here: writing what
+/// is queued) before handing over the rest. Returns the pieces fed and the wire.
+fn feed_pausing(session: &mut TestSession, config: &Config, bytes: &[u8]) -> (usize, Vec<u8>) {
+    let mut ctx = Context {
+        config,
+        greeting: None,
+        router,
+        peer: None,
+        gate: &mut AdmitAll,
+    };
+    let (mut events, mut wire, mut pieces) = (Vec::new(), Vec::new(), 0);
+    let mut bytes = bytes.to_vec();
+    let mut rest = &mut bytes[..];
+    while !rest.is_empty() {
+        let used = session.receive(rest, &mut ctx, &mut events);
+        rest = &mut rest[used..];
+        session.out.flush(&mut wire).unwrap();
+        pieces += 1;
+    }
+    (pieces, wire)
+}
+
+#[test]
+fn each_ping_is_answered_while_the_pongs_can_be_written() {
+    let config = config(Mode::Broadcast);
+    let mut session = open(&config);
+    let mut bytes = Vec::new();
+    for n in 0..10u8 {
+        bytes.extend(encode_client(0x80 | OP_PING, &[n], KEY));
+    }
+    let (pieces, wire) = feed_pausing(&mut session, &config, &bytes);
+    assert_eq!(pieces, 10, "a pause after each pong");
+    let pongs: Vec<u8> = (0..10).flat_map(|n| [0x8A, 1, n]).collect();
+    assert_eq!(wire, pongs, "every ping answered, in order");
+}
+
+#[test]
+fn a_ping_flood_nobody_reads_leaves_one_pong_for_the_latest_ping() {
+    let config = config(Mode::Broadcast);
+    let mut session = open(&config);
+    let mut bytes = Vec::new();
+    for n in 0..=250u8 {
+        bytes.extend(encode_client(0x80 | OP_PING, &[n], KEY));
+    }
+    // Nothing written between the pauses: each pong replaces the last.
+    let (events, wire) = feed(&mut session, &config, &bytes);
+    assert!(events.is_empty());
+    assert_eq!(wire, [0x8A, 1, 250]);
+}
+
+#[test]
+fn a_ping_finding_the_backlog_full_is_reported() {
+    let mut config = config(Mode::Broadcast);
+    config.limits.max_backlog = 8;
+    let mut session = open(&config);
+    let ping = encode_client(0x80 | OP_PING, b"", KEY);
+    let (events, _) = feed(&mut session, &config, &ping);
+    assert!(events.is_empty(), "an empty queue is under any limit");
+    session.out.push(frame::encode(OP_BINARY, &[0; 8]));
+    let (events, wire) = feed(&mut session, &config, &[ping.clone(), ping].concat());
+    assert!(matches!(&events[..], [Event::Backlogged, ..]), "{events:?}");
+    assert_eq!(&wire[10..], [0x8A, 0], "still answered, once");
+}
+
+#[test]
+fn frames_in_the_same_read_as_the_upgrade_wait_until_the_caller_has_opened() {
+    for (frame, code) in [
+        (encode_client(0x88, &[0x03, 0xE8], KEY), 1000u16),
+        (encode_client(0x81, b"unmasked", None), 1002),
+    ] {
+        let config = config(Mode::Broadcast);
+        let mut ctx = Context {
+            config: &config,
+            greeting: None,
+            router,
+            peer: None,
+            gate: &mut AdmitAll,
+        };
+        let mut session = TestSession::new();
+        let mut bytes = [UPGRADE.as_bytes(), &frame].concat();
+        let mut events = Vec::new();
+        let used = session.receive(&mut bytes, &mut ctx, &mut events);
+        assert_eq!(used, UPGRADE.len(), "paused after the head");
+        assert!(matches!(&events[..], [Event::Opened { .. }]));
+        // What the caller queues on opening (a retained message) comes first.
+        session.out.push(frame::encode(OP_TEXT, b"retained"));
+        events.clear();
+        session.receive_all(&mut bytes[used..], &mut ctx, &mut events);
+        assert!(matches!(
+            &events[..],
+            [Event::CloseReceived] | [Event::ProtocolError(_)]
+        ));
+        let mut wire = Vec::new();
+        session.out.flush(&mut wire).unwrap();
+        let head_end = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert_eq!(&wire[head_end..head_end + 10], b"\x81\x08retained");
+        assert_eq!(wire[head_end + 10], 0x88, "the close comes last");
+        assert_eq!(&wire[head_end + 12..head_end + 14], &code.to_be_bytes());
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! the worker's own deadlines (shutdown, the room sweep).
 
 use super::Worker;
+use crate::config::SlowConsumer;
 use crate::observe::stats::{HandshakeFailure, WorkerStats};
 use crate::policy::heartbeat::Beat;
 use crate::protocol::frame::close_code;
@@ -17,6 +18,9 @@ pub(super) struct Clock {
     pub(super) now_ms: u32,
     /// The time read once per loop turn.
     pub(super) now: Instant,
+    /// `now_ms` of the last turn that began with reading paused (a peer's
+    /// inbox full): no client was heard then, silent or not.
+    pub(super) reading_paused_at: u32,
     /// Every connection's current deadline.
     pub(super) timers: TimerWheel,
     /// When worker 0 last dropped expired rooms.
@@ -33,6 +37,7 @@ impl Clock {
             start: now,
             now_ms: 0,
             now,
+            reading_paused_at: 0,
             timers: TimerWheel::new(tick, 1024, now),
             rooms_swept: now,
             shutdown_deadline: None,
@@ -97,12 +102,25 @@ impl Worker {
         let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
-        let silent_for =
-            Duration::from_millis(u64::from(self.clock.now_ms.wrapping_sub(slot.last_seen)));
+        // Silence counts from when the worker last read its clients, so that
+        // one left unread by backpressure is not taken for dead.
+        let now = self.clock.now_ms;
+        let unheard = now
+            .wrapping_sub(slot.last_seen)
+            .min(now.wrapping_sub(self.clock.reading_paused_at));
+        let silent_for = Duration::from_millis(u64::from(unheard));
         let stats = &self.shared.stats.workers[self.index];
         match self.shared.config.heartbeat.decide(silent_for) {
             Beat::Wait(after) => self.set_deadline(key, after),
             Beat::Ping(after) => {
+                let limits = &self.shared.config.limits;
+                if limits.slow_consumer == SlowConsumer::Close
+                    && slot.session.out.queued_bytes() >= limits.max_backlog
+                {
+                    // A ping counts like any frame: it would pass the backlog.
+                    self.slow_consumer(key);
+                    return;
+                }
                 let ping = self.frames.ping.clone();
                 slot.queue(&stats.backlog_bytes, |session| session.out.push(ping));
                 slot.mark_dirty(key, &mut self.scratch.dirty);

@@ -9,7 +9,7 @@ use crate::config::SlowConsumer;
 use crate::endpoints::publish::{self, PublishHead};
 use crate::observe::stats::{HandshakeFailure, WorkerStats};
 use crate::protocol::frame::{self, Frame, close_code};
-use crate::protocol::http::{Request, Response};
+use crate::protocol::http::Response;
 use crate::protocol::outbound::Offer;
 use crate::reactor::commands::{Audience, Command};
 use crate::rooms::{Role, RoomId, RoomInfo};
@@ -51,21 +51,14 @@ impl Worker {
         self.peers.broadcast(room, audience, &frame);
     }
 
-    /// Authorizes and fans out an HTTP publish, then answers it.
-    pub(super) fn on_publish(
-        &mut self,
-        key: usize,
-        request: &Request,
-        head: &PublishHead,
-        body: &[u8],
-    ) {
-        let Some(slot) = self.slots.get(key) else {
+    /// Fans out an HTTP publish (the router authorized it from its head),
+    /// then answers it.
+    pub(super) fn on_publish(&mut self, key: usize, head: &PublishHead, body: &[u8]) {
+        if !self.slots.contains(key) {
             return;
-        };
-        let peer = slot.stream.peer_addr().ok().map(|a| a.ip());
-        let checked = publish::authorize(request, peer, &self.shared.config)
-            .and_then(|()| publish::check_body(head, body))
-            .and_then(|()| self.room_to_publish(&head.room));
+        }
+        let checked =
+            publish::check_body(head, body).and_then(|()| self.room_to_publish(&head.room));
         let room = match checked {
             Ok(room) => room,
             Err(response) => {
@@ -146,6 +139,8 @@ impl Worker {
                     slot.mark_dirty(key, &mut self.scratch.dirty);
                 }
                 Offer::OverLimit => slow.push(key),
+                // Closing: it left its room, and nothing follows its Close.
+                Offer::Closed => {}
             }
         }
         WorkerStats::add(&self.my_stats().messages_sent, delivered);
@@ -183,12 +178,15 @@ impl Worker {
         }
     }
 
-    /// Takes commands from the inbox, up to [`INBOX_BUDGET`] per turn.
+    /// Takes commands from the inbox, up to [`INBOX_BUDGET`] per turn; wakes
+    /// the other workers if one waits for the room this made.
     pub(super) fn drain_inbox(&mut self) {
-        for _ in 0..INBOX_BUDGET {
+        let mut taken = 0;
+        while taken < INBOX_BUDGET {
             let Ok(command) = self.inbox.inbox.try_recv() else {
-                return;
+                break;
             };
+            taken += 1;
             match command {
                 Command::Broadcast {
                     room,
@@ -200,6 +198,9 @@ impl Worker {
                 }
                 Command::Shutdown => self.begin_shutdown(),
             }
+        }
+        if taken > 0 && self.inbox.room_was_wanted() {
+            self.peers.wake_all();
         }
     }
 }

@@ -3,6 +3,7 @@
 //! messages (under `--max-messages-per-sec`) and the inflight budget.
 
 use super::{CLOSE_GRACE, Worker};
+use crate::config::SlowConsumer;
 use crate::endpoints::routes::Handoff;
 use crate::endpoints::status::{self, Live, Page};
 use crate::observe::stats::{HandshakeFailure, WorkerStats};
@@ -18,12 +19,8 @@ impl Worker {
         for event in events.drain(..) {
             match event {
                 Event::Opened { room, role } => self.on_opened(key, &room, role),
-                Event::Handoff {
-                    request,
-                    handoff,
-                    body,
-                } => match handoff {
-                    Handoff::Publish(head) => self.on_publish(key, &request, &head, &body),
+                Event::Handoff { handoff, body, .. } => match handoff {
+                    Handoff::Publish(head) => self.on_publish(key, &head, &body),
                     Handoff::Status(page) => self.on_status(key, page),
                 },
                 Event::Replied { status } => {
@@ -52,6 +49,17 @@ impl Worker {
                     }
                 }
                 Event::Pong => {}
+                Event::Backlogged => {
+                    // Under `drop`, the one-pong rule bounds what it holds.
+                    if self.shared.config.limits.slow_consumer == SlowConsumer::Close {
+                        self.slow_consumer(key);
+                    }
+                }
+                Event::CloseReceived => {
+                    log::debug!("conn={key} closed by the client");
+                    // Out of its room at once; the socket goes once the echo is out.
+                    self.await_close(key);
+                }
                 Event::ProtocolError(error) => {
                     WorkerStats::add(&self.my_stats().protocol_errors, 1);
                     log::debug!("conn={key} protocol error: {error}");

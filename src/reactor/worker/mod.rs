@@ -42,6 +42,8 @@ mod peers;
 mod pump;
 mod side_table;
 mod slot;
+#[cfg(test)]
+mod stall_tests;
 mod trace;
 
 /// A client connection's session: its router hands requests to this worker.
@@ -179,9 +181,11 @@ impl Worker {
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let busy = !self.scratch.unread.is_empty()
-                || self.peers.is_stalled()
-                || !self.inbox.inbox.is_empty();
+            // Stalled on a full peer inbox, the worker sleeps until that peer
+            // wakes it (or the tick): its unread clients wait in the kernel.
+            let stalled = self.peers.is_stalled();
+            let busy =
+                (!stalled && !self.scratch.unread.is_empty()) || !self.inbox.inbox.is_empty();
             let timeout = if busy { Duration::ZERO } else { TICK };
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
@@ -189,6 +193,9 @@ impl Worker {
                 Err(e) => return Err(e),
             }
             self.clock.read();
+            if stalled {
+                self.clock.reading_paused_at = self.clock.now_ms;
+            }
             for event in events.iter() {
                 if event.token() == WAKER {
                     continue;

@@ -3,7 +3,8 @@
 //!
 //! A full inbox never loses a broadcast: the command waits here in order,
 //! and while any wait the worker stops reading its own clients, so overload
-//! pushes back over TCP.
+//! pushes back over TCP. It then sleeps in its poll until the peer, having
+//! made room, wakes it (see `WorkerHandle::room_wanted`).
 
 use crate::protocol::frame::Frame;
 use crate::reactor::commands::{Audience, Command, WorkerHandle};
@@ -85,6 +86,13 @@ impl Peers {
     pub(super) fn retry_stalled(&mut self) {
         for peer in &mut self.peers {
             peer.retry_stalled();
+        }
+    }
+
+    /// Wakes every peer (this worker's inbox has room for one that waited).
+    pub(super) fn wake_all(&mut self) {
+        for peer in &mut self.peers {
+            peer.wake = true;
         }
     }
 

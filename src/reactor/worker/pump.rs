@@ -53,41 +53,59 @@ impl Worker {
     }
 
     /// Hands the `read` bytes in the scratch buffer to the connection's
-    /// session and acts on what it reports; false once the connection is gone.
+    /// session and acts on what it reports; false once the connection is
+    /// gone. Where the session pauses (after an upgrade, after a pong) the
+    /// worker acts and writes before handing it the rest.
     fn receive(&mut self, key: usize, read: usize) -> bool {
         WorkerStats::add(&self.my_stats().bytes_received, read as u64);
-        let Some(slot) = self.slots.get_mut(key) else {
-            return false;
-        };
-        slot.last_seen = self.clock.now_ms;
-        let shared = &self.shared;
-        let mut gate = UpgradeLimits {
-            registry: &shared.registry,
-            side: &mut self.side,
-            key,
-            limit: shared.guards.per_ip.as_ref(),
-            proxies: &shared.config.admission.trusted_proxies,
-        };
-        let mut context = Context {
-            config: &shared.config,
-            greeting: self.frames.greeting.as_ref(),
-            router: routes::route,
-            gate: &mut gate,
-        };
-        let queued = slot.session.out.queued_bytes();
-        slot.session.receive(
-            &mut self.scratch.read_buf[..read],
-            &mut context,
-            &mut self.scratch.session_events,
-        );
-        let backlog = &shared.stats.workers[self.index].backlog_bytes;
-        track_backlog(backlog, queued, slot.session.out.queued_bytes());
-        if !slot.session.out.is_empty() {
-            slot.mark_dirty(key, &mut self.scratch.dirty);
+        let mut start = 0;
+        while start < read {
+            let Some(slot) = self.slots.get_mut(key) else {
+                return false;
+            };
+            slot.last_seen = self.clock.now_ms;
+            let shared = &self.shared;
+            let peer = slot
+                .session
+                .is_reading_request()
+                .then(|| slot.stream.peer_addr());
+            let mut gate = UpgradeLimits {
+                registry: &shared.registry,
+                side: &mut self.side,
+                key,
+                limit: shared.guards.per_ip.as_ref(),
+                proxies: &shared.config.admission.trusted_proxies,
+            };
+            let mut context = Context {
+                config: &shared.config,
+                greeting: self.frames.greeting.as_ref(),
+                router: routes::route,
+                peer: peer.and_then(Result::ok).map(|addr| addr.ip()),
+                gate: &mut gate,
+            };
+            let queued = slot.session.out.queued_bytes();
+            start += slot.session.receive(
+                &mut self.scratch.read_buf[start..read],
+                &mut context,
+                &mut self.scratch.session_events,
+            );
+            let backlog = &shared.stats.workers[self.index].backlog_bytes;
+            track_backlog(backlog, queued, slot.session.out.queued_bytes());
+            if !slot.session.out.is_empty() {
+                slot.mark_dirty(key, &mut self.scratch.dirty);
+            }
+            self.handle_session_events(key);
+            self.print_trace(key);
+            self.settle_inflight(key);
+            if !self.release_if_finished(key) || (start < read && !self.flush(key)) {
+                return false;
+            }
         }
-        self.handle_session_events(key);
-        self.print_trace(key);
-        self.settle_inflight(key);
+        true
+    }
+
+    /// Releases the connection if its session is done; false if it is gone.
+    fn release_if_finished(&mut self, key: usize) -> bool {
         match self.slots.get(key) {
             Some(slot) if slot.session.is_finished() && slot.session.out.is_empty() => {
                 self.release(key);
@@ -126,39 +144,46 @@ impl Worker {
                 continue;
             };
             slot.dirty = false;
-            if !slot.writable {
-                continue;
-            }
-            let before = slot.session.out.queued_bytes();
-            let stats = &self.shared.stats.workers[self.index];
-            let flushed = slot.session.out.flush(&mut slot.stream);
-            track_backlog(
-                &stats.backlog_bytes,
-                before,
-                slot.session.out.queued_bytes(),
-            );
-            match flushed {
-                Ok((written, state)) => {
-                    WorkerStats::add(&stats.bytes_sent, written as u64);
-                    if state == Flushed::Blocked {
-                        slot.writable = false;
-                    }
-                }
-                Err(e) => {
-                    log::debug!("conn={key} write failed: {e} ({before} bytes queued)");
-                    self.release(key);
-                    continue;
-                }
-            }
-            if slot.session.reply_sent() {
-                // The answer is out; half-close and read until the client hangs up,
-                // so that unread request bytes do not turn our FIN into a reset.
-                let _ = slot.stream.shutdown(Shutdown::Write);
-            }
-            if slot.session.is_finished() && slot.session.out.is_empty() {
-                self.release(key);
-            }
+            self.flush(key);
         }
         self.scratch.dirty = dirty;
+    }
+
+    /// Writes what the connection has queued, as far as its socket takes
+    /// it; false once the connection is gone.
+    fn flush(&mut self, key: usize) -> bool {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return false;
+        };
+        if !slot.writable {
+            return true;
+        }
+        let before = slot.session.out.queued_bytes();
+        let stats = &self.shared.stats.workers[self.index];
+        let flushed = slot.session.out.flush(&mut slot.stream);
+        track_backlog(
+            &stats.backlog_bytes,
+            before,
+            slot.session.out.queued_bytes(),
+        );
+        match flushed {
+            Ok((written, state)) => {
+                WorkerStats::add(&stats.bytes_sent, written as u64);
+                if state == Flushed::Blocked {
+                    slot.writable = false;
+                }
+            }
+            Err(e) => {
+                log::debug!("conn={key} write failed: {e} ({before} bytes queued)");
+                self.release(key);
+                return false;
+            }
+        }
+        if slot.session.reply_sent() {
+            // The answer is out; half-close and read until the client hangs up,
+            // so that unread request bytes do not turn our FIN into a reset.
+            let _ = slot.stream.shutdown(Shutdown::Write);
+        }
+        self.release_if_finished(key)
     }
 }
