@@ -29,6 +29,8 @@ pub enum Scenario {
     Idle(IdleArgs),
     /// One publisher, N subscribers: report delivered messages/s, latency and losses.
     Fanout(FanoutArgs),
+    /// A relay under steady load and hostile clients for a while; checks it held.
+    Soak(super::soak::SoakArgs),
     /// Internal: one client process driving a share of the connections.
     #[command(hide = true)]
     Agent(AgentArgs),
