@@ -1,7 +1,7 @@
 # wsrelay: the two set-up commands are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build test test-external test-prometheus test-backplane lint doc conformance e2e bench bench-quick fuzz trace clean
+.PHONY: run build test test-external test-prometheus test-backplane lint doc conformance e2e bench bench-quick soak fuzz trace clean
 
 ## run: build and start the relay on 0.0.0.0:8080 with the defaults
 run:
@@ -51,6 +51,12 @@ bench:
 ## bench-quick: a short smoke run of the same; report in bench/out/quick/
 bench-quick:
 	./bench/run.sh --quick
+
+## soak: one relay under 2,000 healthy clients and 12 kinds of hostile ones for SOAK (default 10m; .ci/run uses 60s); samples in target/soak/
+SOAK ?= 10m
+soak:
+	$(CARGO) build --release
+	./target/release/wsrelay bench soak --duration $(SOAK) --samples target/soak/samples.csv --relay-log target/soak/relay.log
 
 ## fuzz: each cargo-fuzz target for FUZZ_SECONDS (default 60); needs `cargo install cargo-fuzz`; not in CI
 FUZZ_SECONDS ?= 60

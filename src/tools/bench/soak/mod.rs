@@ -257,7 +257,10 @@ fn watch_load(
     start: Instant,
     bound: u64,
 ) -> Watch {
-    let mut watch = Watch::default();
+    let mut watch = Watch {
+        bound,
+        ..Watch::default()
+    };
     let mut next = Instant::now();
     while Instant::now() < end {
         if !relay.is_running() {
@@ -267,7 +270,7 @@ fn watch_load(
             );
             break;
         }
-        watch.sample(relay, shared, tally, start, bound);
+        watch.sample(relay, shared, tally, start);
         next += Duration::from_secs(1);
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }

@@ -41,18 +41,14 @@ pub(super) struct Watch {
     pub peak_fds: usize,
     /// Samples over the bound.
     pub over_bound: u64,
+    /// The RSS bound, bytes.
+    pub bound: u64,
 }
 
 impl Watch {
     /// Takes one sample; prints the progress line on every tenth.
-    pub fn sample(
-        &mut self,
-        relay: &Relay,
-        shared: &Shared,
-        tally: &Tally,
-        start: Instant,
-        bound: u64,
-    ) {
+    pub fn sample(&mut self, relay: &Relay, shared: &Shared, tally: &Tally, start: Instant) {
+        let bound = self.bound;
         let connections = relay
             .metrics()
             .map_or(0, |metrics| metrics.sum("wsrelay_connections"));
@@ -92,13 +88,21 @@ impl Watch {
         let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
         writeln!(
             file,
-            "t_s,rss_bytes,fds,relay_connections,healthy_clients,delivered,adversary_connections"
+            "t_s,rss_bytes,rss_bound_bytes,fds,relay_connections,healthy_clients,delivered,\
+             adversary_connections"
         )?;
         for s in &self.samples {
             writeln!(
                 file,
-                "{:.1},{},{},{},{},{},{}",
-                s.t, s.rss, s.fds, s.connections, s.clients, s.delivered, s.adversary_connections
+                "{:.1},{},{},{},{},{},{},{}",
+                s.t,
+                s.rss,
+                self.bound,
+                s.fds,
+                s.connections,
+                s.clients,
+                s.delivered,
+                s.adversary_connections
             )?;
         }
         file.flush()
