@@ -58,10 +58,10 @@ soak:
 	$(CARGO) build --release
 	./target/release/wsrelay bench soak --duration $(SOAK) --samples target/soak/samples.csv --relay-log target/soak/relay.log
 
-## fuzz: each cargo-fuzz target for FUZZ_SECONDS (default 60); needs `cargo install cargo-fuzz`; not in CI
-FUZZ_SECONDS ?= 60
+## fuzz: each cargo-fuzz target for FUZZ_SECONDS (default 300), one after the other; needs `cargo install cargo-fuzz`; not in CI
+FUZZ_SECONDS ?= 300
 fuzz:
-	cd fuzz && for target in parse_head decoder session; do \
+	cd fuzz && for target in parse_head decoder session publish_head admission; do \
 		RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
 
