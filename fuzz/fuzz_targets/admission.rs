@@ -40,17 +40,33 @@ fn build(bits: u8) -> Config {
     if bits & 2 != 0 {
         config.rooms.publish_token = Some(PUBLISH_TOKEN.into());
     }
-    let allowed: Vec<String> = if bits & 4 != 0 { ALLOWED.map(String::from).to_vec() } else { vec![] };
+    let allowed: Vec<String> = if bits & 4 != 0 {
+        ALLOWED.map(String::from).to_vec()
+    } else {
+        vec![]
+    };
     config.admission.origins = OriginPolicy::new(&allowed, bits & 8 != 0).unwrap();
     if bits & 16 != 0 {
-        let ranges: Vec<Cidr> = ["10.0.0.0/8", "::1/128"].iter().map(|c| c.parse().unwrap()).collect();
+        let ranges: Vec<Cidr> = ["10.0.0.0/8", "::1/128"]
+            .iter()
+            .map(|c| c.parse().unwrap())
+            .collect();
         config.admission.trusted_proxies = TrustedProxies::new(ranges);
     }
     config
 }
 
 fn peer(flags: u8) -> IpAddr {
-    let peers = ["127.0.0.1", "10.9.8.7", "::1", "::ffff:10.0.0.1", "203.0.113.9", "2001:db8::5", "10.0.0.0", "::ffff:203.0.113.9"];
+    let peers = [
+        "127.0.0.1",
+        "10.9.8.7",
+        "::1",
+        "::ffff:10.0.0.1",
+        "203.0.113.9",
+        "2001:db8::5",
+        "10.0.0.0",
+        "::ffff:203.0.113.9",
+    ];
     peers[usize::from(flags >> 5)].parse().unwrap()
 }
 
@@ -62,7 +78,10 @@ fn head(fields: &[&[u8]]) -> Vec<u8> {
         b" HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
           Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
     );
-    for (n, name) in ["Origin", "Authorization", "X-Forwarded-For"].iter().enumerate() {
+    for (n, name) in ["Origin", "Authorization", "X-Forwarded-For"]
+        .iter()
+        .enumerate()
+    {
         if let Some(value) = fields.get(n + 1).filter(|v| !v.is_empty()) {
             head.extend_from_slice(format!("{name}: ").as_bytes());
             head.extend_from_slice(value);
@@ -93,15 +112,29 @@ fn check_upgrade(request: &Request, config: &Config, flags: u8) {
                 Role::Member => config.admission.token.as_deref(),
             };
             if upgrade.role == Role::Publisher {
-                assert!(wanted.is_some(), "a publisher without a publish token configured");
+                assert!(
+                    wanted.is_some(),
+                    "a publisher without a publish token configured"
+                );
             }
             if let Some(token) = wanted {
-                assert_eq!(presented.as_deref(), Some(token), "let in without the token");
+                assert_eq!(
+                    presented.as_deref(),
+                    Some(token),
+                    "let in without the token"
+                );
             }
         }
         Err(response) => {
-            assert!(matches!(response.status, 400 | 401 | 403 | 405 | 426), "{}", response.status);
-            let bearer = response.headers.iter().any(|(n, v)| *n == "WWW-Authenticate" && v == "Bearer");
+            assert!(
+                matches!(response.status, 400 | 401 | 403 | 405 | 426),
+                "{}",
+                response.status
+            );
+            let bearer = response
+                .headers
+                .iter()
+                .any(|(n, v)| *n == "WWW-Authenticate" && v == "Bearer");
             assert_eq!(bearer, response.status == 401);
             let origin = request.origin.as_deref();
             if origin.is_some_and(|o| !allow_list || listed(o)) || (origin.is_none() && !require) {
@@ -116,10 +149,17 @@ fn check_client_ip(request: &Request, config: &Config, peer: IpAddr) {
     let hops = request.forwarded_for.as_deref();
     let client = proxies.client_ip(peer, hops);
     if !proxies.trusts(peer) {
-        assert_eq!(client, peer.to_canonical(), "an untrusted peer's X-Forwarded-For was believed");
+        assert_eq!(
+            client,
+            peer.to_canonical(),
+            "an untrusted peer's X-Forwarded-For was believed"
+        );
     } else if client != peer.to_canonical() {
         let named = hops.unwrap_or_default().split(',').filter_map(hop_address);
-        assert!(named.into_iter().any(|hop| hop == client), "{client} is not a hop of {hops:?}");
+        assert!(
+            named.into_iter().any(|hop| hop == client),
+            "{client} is not a hop of {hops:?}"
+        );
     }
 }
 
@@ -138,7 +178,9 @@ fn check_redaction(raw: &[u8]) {
     if let Ok(Some((request, _))) = parse_head(&redacted) {
         let shown = presented_token(&request);
         // An empty `token` parameter shows nothing to hide.
-        let hidden = shown.as_deref().is_none_or(|s| s.is_empty() || s == "<redacted>");
+        let hidden = shown
+            .as_deref()
+            .is_none_or(|s| s.is_empty() || s == "<redacted>");
         assert!(hidden, "{shown:?} in a traced head");
     }
 }

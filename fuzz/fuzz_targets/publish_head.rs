@@ -58,7 +58,12 @@ fn head(flags: u8, fields: &[&[u8]]) -> Vec<u8> {
     let mut head = b"POST /publish".to_vec();
     head.extend_from_slice(field(0));
     head.extend_from_slice(b" HTTP/1.1\r\nHost: relay\r\n");
-    let headers = ["Content-Length", "Transfer-Encoding", "Content-Type", "Authorization"];
+    let headers = [
+        "Content-Length",
+        "Transfer-Encoding",
+        "Content-Type",
+        "Authorization",
+    ];
     for (n, name) in headers.iter().enumerate() {
         if flags & (0x10 << n) != 0 {
             head.extend_from_slice(format!("{name}: ").as_bytes());
@@ -87,7 +92,10 @@ fn check_authorization(request: &Request, config: &Config, peer: IpAddr, allowed
         Some(token) => assert_eq!(allowed, presented_token(request).as_deref() == Some(token)),
         None => {
             let loopback = peer.to_canonical().is_loopback();
-            assert_eq!(allowed, loopback && config.admission.trusted_proxies.is_empty());
+            assert_eq!(
+                allowed,
+                loopback && config.admission.trusted_proxies.is_empty()
+            );
         }
     }
 }
@@ -96,7 +104,10 @@ fn check_accepted(request: &Request, config: &Config, head: &PublishHead, length
     assert_eq!(head.length, length);
     assert!(length <= config.limits.max_message);
     assert!(request.transfer_encoding.is_none());
-    let declared = request.content_length.as_deref().expect("a length was declared");
+    let declared = request
+        .content_length
+        .as_deref()
+        .expect("a length was declared");
     assert!(declared.bytes().all(|b| b.is_ascii_digit()));
     assert_eq!(declared.parse::<usize>().ok(), Some(length));
     assert!(validate_room(&head.room).is_ok(), "{:?}", head.room);
@@ -117,20 +128,33 @@ fuzz_target!(|input: &[u8]| {
     let authorized = publish::authorize(&request, Some(peer), config);
     check_authorization(&request, config, peer, authorized.is_ok());
     match routes::route(&request, config, Some(peer)) {
-        Route::ReadBody { length, handoff: Handoff::Publish(head) } => {
+        Route::ReadBody {
+            length,
+            handoff: Handoff::Publish(head),
+        } => {
             assert!(authorized.is_ok(), "a body is read only once authorized");
             check_accepted(&request, config, &head, length);
             let body = fields.get(5).copied().unwrap_or_default();
             let valid = publish::check_body(&head, body).is_ok();
-            assert_eq!(valid, head.kind == MessageKind::Binary || std::str::from_utf8(body).is_ok());
+            assert_eq!(
+                valid,
+                head.kind == MessageKind::Binary || std::str::from_utf8(body).is_ok()
+            );
         }
         Route::Reply(response) => {
             if authorized.is_err() {
                 assert_eq!(response.status, 401, "authorization is checked first");
-                let bearer = response.headers.iter().any(|(n, v)| *n == "WWW-Authenticate" && v == "Bearer");
+                let bearer = response
+                    .headers
+                    .iter()
+                    .any(|(n, v)| *n == "WWW-Authenticate" && v == "Bearer");
                 assert_eq!(bearer, config.rooms.publish_token.is_some());
             } else {
-                assert!(matches!(response.status, 400 | 411 | 413 | 501), "{}", response.status);
+                assert!(
+                    matches!(response.status, 400 | 411 | 413 | 501),
+                    "{}",
+                    response.status
+                );
             }
             check_framing(&response);
         }

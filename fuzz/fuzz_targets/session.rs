@@ -5,8 +5,8 @@
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use wsrelay::config::Config;
-use wsrelay::protocol::http::MAX_HEAD;
 use wsrelay::endpoints::routes;
+use wsrelay::protocol::http::MAX_HEAD;
 use wsrelay::protocol::session::{AdmitAll, Context, Session};
 
 fn config() -> &'static Config {
