@@ -24,7 +24,7 @@ const FEED_RATE: f64 = 10.0;
 /// How long one publish may wait for its answer.
 const ANSWER_LIMIT: Duration = Duration::from_secs(10);
 /// Attempts of one publish refused at capacity or dropped unanswered.
-const ATTEMPTS: usize = 100;
+const ATTEMPTS: usize = 300;
 
 /// Where and how fast to publish.
 #[derive(Clone)]

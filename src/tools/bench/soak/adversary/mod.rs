@@ -97,7 +97,7 @@ impl Kind {
             Kind::Reset => "released, nothing held (checked at the end)",
             Kind::Oversized => "Close 1009 from the frame header; 413 for a publish",
             Kind::BadUtf8 => "Close 1007, even mid-frame; 400 for a text publish",
-            Kind::Unfinished => "Close 1009 at --max-message or --max-inflight; 1001 when silent",
+            Kind::Unfinished => "Close 1009 at --max-message; 1001 when silent",
             Kind::BadToken => "401 + WWW-Authenticate: Bearer, before the body",
             Kind::Impostor => "401 without the token, 403 for a foreign Origin",
             Kind::Churn => "101 below the limit, 503 + Retry-After: 1 past it",
