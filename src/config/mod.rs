@@ -49,6 +49,8 @@ pub struct Config {
     pub observe: ObserveConfig,
     /// Several processes on one port, rooms across relays.
     pub scale: ScaleConfig,
+    /// permessage-deflate.
+    pub deflate: DeflateConfig,
 }
 
 /// Listening: address, threads, subprotocols, shutdown.
@@ -137,6 +139,17 @@ pub struct ScaleConfig {
     pub backplane: Option<BackplaneConfig>,
 }
 
+/// permessage-deflate (RFC 7692).
+#[derive(Debug, Clone)]
+pub struct DeflateConfig {
+    /// Whether offers are accepted.
+    pub enabled: bool,
+    /// Messages smaller than this many bytes go uncompressed.
+    pub threshold: usize,
+    /// zlib level, 0-9.
+    pub level: u32,
+}
+
 impl Config {
     /// Builds the configuration from parsed flags.
     pub fn from_args(args: ServeArgs) -> Result<Config, String> {
@@ -148,6 +161,7 @@ impl Config {
             heartbeat,
             observe,
             scale,
+            deflate,
         } = args;
         // Checked in this order so that the first complaint stays the same.
         let workers = listen.worker_count()?;
@@ -199,6 +213,7 @@ impl Config {
                 reuse_port: scale.reuse_port,
                 backplane,
             },
+            deflate: deflate.config(),
         })
     }
 

@@ -12,6 +12,11 @@ use crate::protocol::http::{Request, Response};
 use crate::rooms::{Role, validate_room};
 use base64::Engine;
 
+mod extensions;
+
+use crate::protocol::frame::deflate::Deflate;
+pub use extensions::{Accepted, Offer, PERMESSAGE_DEFLATE, negotiate_deflate, parse_offers};
+
 /// An accepted upgrade.
 #[derive(Debug)]
 pub struct Upgrade {
@@ -25,6 +30,8 @@ pub struct Upgrade {
     pub room: String,
     /// The connection's role in its room.
     pub role: Role,
+    /// permessage-deflate, if offered, valid and enabled.
+    pub deflate: Option<Deflate>,
 }
 
 /// Checks an upgrade request: the 101 to send, or the refusal.
@@ -72,6 +79,17 @@ pub fn answer(request: &Request, config: &Config) -> Result<Upgrade, Response> {
     if let Some(protocol) = &protocol {
         response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
     }
+    let deflate = config
+        .deflate
+        .enabled
+        .then(|| negotiate_deflate(request.ws_extensions.as_deref()))
+        .flatten();
+    if let Some(accepted) = &deflate {
+        response.push_str(&format!(
+            "Sec-WebSocket-Extensions: {}\r\n",
+            accepted.response
+        ));
+    }
     response.push_str("\r\n");
     Ok(Upgrade {
         response: response.into_bytes(),
@@ -79,6 +97,7 @@ pub fn answer(request: &Request, config: &Config) -> Result<Upgrade, Response> {
         accept,
         room: request.path.clone(),
         role,
+        deflate: deflate.map(|accepted| accepted.deflate),
     })
 }
 
@@ -332,6 +351,37 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
             GOOD.replace("GET /", "GET /feed?role=publisher&token=pub")
         );
         assert_eq!(status_with(&config, &publisher), 101);
+    }
+
+    #[test]
+    fn permessage_deflate_is_answered_when_enabled_and_offered_validly() {
+        let offer = format!(
+            "{GOOD}Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=7\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n\r\n"
+        );
+        let Ok(upgrade) = answer_to(&offer) else {
+            panic!("expected an upgrade");
+        };
+        assert_eq!(upgrade.deflate.map(|d| d.window_bits()), Some(10));
+        let text = String::from_utf8(upgrade.response).unwrap();
+        assert!(text.contains(
+            "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; \
+             client_no_context_takeover; server_max_window_bits=10\r\n"
+        ));
+        let invalid = format!("{GOOD}Sec-WebSocket-Extensions: permessage-deflate; x=1\r\n\r\n");
+        let Ok(upgrade) = answer_to(&invalid) else {
+            panic!("an invalid offer is declined, the upgrade goes on");
+        };
+        assert_eq!(upgrade.deflate, None);
+        assert!(
+            !String::from_utf8(upgrade.response)
+                .unwrap()
+                .contains("Extensions")
+        );
+        let mut config = config();
+        config.deflate.enabled = false;
+        let (request, _) = parse_head(offer.as_bytes()).unwrap().unwrap();
+        assert_eq!(answer(&request, &config).unwrap().deflate, None);
     }
 
     #[test]

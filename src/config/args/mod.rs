@@ -3,6 +3,7 @@
 
 mod admission;
 mod backplane;
+mod deflate;
 mod heartbeat;
 mod limits;
 mod listen;
@@ -11,6 +12,7 @@ mod rooms;
 
 pub use self::admission::AdmissionArgs;
 pub use self::backplane::BackplaneArgs;
+pub use self::deflate::{DeflateArgs, Switch};
 pub use self::heartbeat::HeartbeatArgs;
 pub use self::limits::LimitsArgs;
 pub use self::listen::ListenArgs;
@@ -41,4 +43,7 @@ pub struct ServeArgs {
     /// Several processes on one port, rooms across relays through Redis.
     #[command(flatten)]
     pub scale: BackplaneArgs,
+    /// permessage-deflate.
+    #[command(flatten)]
+    pub deflate: DeflateArgs,
 }
