@@ -162,6 +162,11 @@ const METRICS: &[Metric] = &[
         Total(|w| &w.messages_sent),
     ),
     counter(
+        "wsrelay_deflate_compressions_total",
+        "Messages compressed with permessage-deflate: a broadcast at most once per worker, only where a recipient negotiated it.",
+        Total(|w| &w.deflate_compressions),
+    ),
+    counter(
         "wsrelay_bytes_received_total",
         "Bytes read from sockets.",
         Total(|w| &w.bytes_received),

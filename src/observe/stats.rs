@@ -48,6 +48,8 @@ pub struct WorkerStats {
     pub pings_sent: AtomicU64,
     /// Connections closed with 1001 after `--idle-timeout` of silence.
     pub idle_closed: AtomicU64,
+    /// Messages compressed with permessage-deflate (a broadcast at most once per worker).
+    pub deflate_compressions: AtomicU64,
 }
 
 /// Why a request did not become a WebSocket (the `reason` label).

@@ -2,6 +2,7 @@
 
 use crate::policy::admission::Admission;
 use crate::protocol::frame::Frame;
+use crate::protocol::frame::deflate::Deflated;
 use crate::rooms::RoomId;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Waker;
@@ -34,6 +35,8 @@ pub enum Command {
         audience: Audience,
         /// The encoded frame.
         frame: Frame,
+        /// Its permessage-deflate form, if the sender made it already.
+        deflated: Option<Deflated>,
     },
     /// Close every connection with 1001 and stop.
     Shutdown,

@@ -58,6 +58,7 @@ fn feed_through(
         router,
         peer: None,
         gate,
+        codec: &mut Default::default(),
     };
     let mut events = Vec::new();
     session.receive_all(&mut bytes.to_vec(), &mut ctx, &mut events);
@@ -163,6 +164,7 @@ fn feed_pausing(session: &mut TestSession, config: &Config, bytes: &[u8]) -> (us
         router,
         peer: None,
         gate: &mut AdmitAll,
+        codec: &mut Default::default(),
     };
     let (mut events, mut wire, mut pieces) = (Vec::new(), Vec::new(), 0);
     let mut bytes = bytes.to_vec();
@@ -231,6 +233,7 @@ fn frames_in_the_same_read_as_the_upgrade_wait_until_the_caller_has_opened() {
             router,
             peer: None,
             gate: &mut AdmitAll,
+            codec: &mut Default::default(),
         };
         let mut session = TestSession::new();
         let mut bytes = [UPGRADE.as_bytes(), &frame].concat();

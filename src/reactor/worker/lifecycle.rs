@@ -108,6 +108,9 @@ impl Worker {
             return;
         };
         let (at, role) = (slot.room_at, slot.role);
+        if let Some(deflate) = slot.session.deflate() {
+            self.windows.remove(deflate);
+        }
         let publisher = role == Role::Publisher;
         if let Some(moved) = self.rooms.remove(room.id, at, publisher) {
             self.slots[moved as usize].room_at = at;

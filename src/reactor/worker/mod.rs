@@ -16,6 +16,7 @@ use crate::endpoints::routes::Handoff;
 use crate::observe::log_limit::LogLimit;
 use crate::observe::stats::{Stats, WorkerStats};
 use crate::policy::guards::Guards;
+use crate::protocol::frame::deflate::Codec;
 use crate::protocol::frame::{self, Frame};
 use crate::protocol::session::Event;
 use crate::reactor::backplane::Backplane;
@@ -34,6 +35,7 @@ use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 mod clock;
+mod compression;
 mod delivery;
 mod events;
 mod gate;
@@ -89,6 +91,10 @@ pub struct Worker {
     side: SideTables,
     /// Rate limit of the slow-consumer warning.
     slow_warning: LogLimit,
+    /// permessage-deflate: compressors and the inflater, for all connections.
+    codec: Codec,
+    /// The server windows this worker's room members negotiated.
+    windows: compression::Windows,
 }
 
 /// The state every worker shares with the others and the acceptor.
@@ -146,6 +152,7 @@ impl Worker {
             .greeting
             .as_deref()
             .map(|text| frame::encode(frame::OP_TEXT, text.as_bytes()));
+        let codec = Codec::new(shared.config.deflate.level);
         Worker {
             index,
             shared,
@@ -167,6 +174,8 @@ impl Worker {
                 unread: Vec::new(),
                 due: Vec::new(),
             },
+            codec,
+            windows: compression::Windows::default(),
             side: SideTables::new(),
             slow_warning: LogLimit::default(),
         }

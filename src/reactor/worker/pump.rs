@@ -27,8 +27,10 @@ impl Worker {
             };
             let read = match slot.stream.read(&mut self.scratch.read_buf) {
                 Ok(0) => {
+                    // Out of its room while the session still knows its settings.
+                    self.leave_members(key);
                     let backlog = &self.shared.stats.workers[self.index].backlog_bytes;
-                    slot.queue(backlog, Session::peer_gone);
+                    self.slots[key].queue(backlog, Session::peer_gone);
                     self.release(key);
                     return;
                 }
@@ -82,6 +84,7 @@ impl Worker {
                 router: routes::route,
                 peer: peer.and_then(Result::ok).map(|addr| addr.ip()),
                 gate: &mut gate,
+                codec: &mut self.codec,
             };
             let queued = slot.session.out.queued_bytes();
             start += slot.session.receive(
@@ -94,6 +97,7 @@ impl Worker {
             if !slot.session.out.is_empty() {
                 slot.mark_dirty(key, &mut self.scratch.dirty);
             }
+            self.count_compressions();
             self.handle_session_events(key);
             self.print_trace(key);
             self.settle_inflight(key);
