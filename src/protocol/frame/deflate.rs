@@ -67,6 +67,8 @@ pub struct Deflated {
 pub struct Inflater {
     stream: Option<Decompress>,
     buffer: Vec<u8>,
+    /// The last message ended the DEFLATE stream (or failed): start anew.
+    ended: bool,
 }
 
 impl std::fmt::Debug for Inflater {
@@ -90,22 +92,26 @@ impl Inflater {
     ) -> Result<&[u8], InflateError> {
         // A full 32 KiB window decodes data made with any smaller one.
         let stream = self.stream.get_or_insert_with(|| Decompress::new(false));
-        if reset {
+        if reset || self.ended {
             stream.reset(false);
         }
+        self.ended = true;
         if self.buffer.capacity() > KEEP_CAPACITY {
             self.buffer = Vec::new();
         }
         self.buffer.clear();
         let cap = limit.saturating_add(1);
+        let mut ended = false;
         for input in [compressed, &TAIL[..]] {
-            if inflate_into(stream, input, &mut self.buffer, cap)? {
+            ended = inflate_into(stream, input, &mut self.buffer, cap)?;
+            if ended {
                 break;
             }
         }
         if self.buffer.len() > limit {
             return Err(InflateError::TooBig);
         }
+        self.ended = ended;
         Ok(&self.buffer)
     }
 }

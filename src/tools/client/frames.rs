@@ -3,8 +3,8 @@
 //! a reader that yields whole frames.
 
 use crate::observe::trace::{self, Direction};
-use crate::protocol::client::{ServerFrame, encode_close, encode_masked};
-use crate::protocol::frame::OP_PONG;
+use crate::protocol::client::{ClientDeflate, ServerFrame, encode_close, encode_masked};
+use crate::protocol::frame::{OP_BINARY, OP_PONG, OP_TEXT};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Mutex;
@@ -23,15 +23,18 @@ pub struct FrameWriter {
 struct WriterState {
     stream: TcpStream,
     close_sent: bool,
+    /// permessage-deflate, if negotiated: messages go compressed.
+    deflate: Option<ClientDeflate>,
 }
 
 impl FrameWriter {
     /// Wraps the write side of the socket.
-    pub fn new(stream: TcpStream, trace: bool) -> FrameWriter {
+    pub fn new(stream: TcpStream, trace: bool, deflate: Option<ClientDeflate>) -> FrameWriter {
         FrameWriter {
             state: Mutex::new(WriterState {
                 stream,
                 close_sent: false,
+                deflate,
             }),
             trace,
         }
@@ -48,9 +51,15 @@ impl FrameWriter {
                 "the connection is closing",
             ));
         }
-        self.write_frame(&mut state, |mask, wire| {
-            encode_masked(opcode, payload, mask, wire)
-        })
+        let mut deflate = state.deflate.take();
+        let written = self.write_frame(&mut state, |mask, wire| match &mut deflate {
+            Some(deflate) if matches!(opcode, OP_TEXT | OP_BINARY) => {
+                deflate.encode(opcode, payload, mask, wire)
+            }
+            _ => encode_masked(opcode, payload, mask, wire),
+        });
+        state.deflate = deflate;
+        written
     }
 
     /// Answers a ping, unless a Close has gone out: nothing may follow a Close.
@@ -113,6 +122,8 @@ impl FrameWriter {
 
 /// Reads whole frames from the socket.
 pub struct FrameReader {
+    /// permessage-deflate, if negotiated: compressed messages are inflated.
+    pub deflate: Option<ClientDeflate>,
     stream: TcpStream,
     buffer: Vec<u8>,
     /// Bytes at the front of `buffer` that the last frame returned occupies.
@@ -124,6 +135,7 @@ impl FrameReader {
     /// Wraps the read side; `leftover` holds bytes that came with the handshake response.
     pub fn new(stream: TcpStream, leftover: Vec<u8>, trace: bool) -> FrameReader {
         FrameReader {
+            deflate: None,
             stream,
             buffer: leftover,
             consumed: 0,

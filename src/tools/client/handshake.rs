@@ -4,8 +4,8 @@
 
 use crate::observe::trace::{self, Direction};
 use crate::protocol::client::{
-    BodyLength, ClientKey, RequestOptions, ResponseError, ResponseHead, WsUrl, decode_chunked,
-    write_request,
+    BodyLength, ClientKey, DeflateParams, RequestOptions, ResponseError, ResponseHead, WsUrl,
+    decode_chunked, write_request,
 };
 use crate::protocol::handshake::accept_key;
 use std::io::{self, Read, Write};
@@ -26,6 +26,8 @@ pub struct UpgradeRequest {
     pub key: String,
     /// Subprotocols offered.
     pub offered_protocols: Vec<String>,
+    /// Whether permessage-deflate was offered.
+    pub deflate: bool,
 }
 
 /// The server accepted the upgrade.
@@ -35,6 +37,8 @@ pub struct Accepted {
     pub leftover: Vec<u8>,
     /// The subprotocol the server selected, if any.
     pub protocol: Option<String>,
+    /// permessage-deflate as the server accepted it.
+    pub deflate: Option<DeflateParams>,
 }
 
 /// Why the upgrade did not happen.
@@ -75,6 +79,7 @@ pub fn build_request(
         bytes,
         key,
         offered_protocols: options.subprotocols.clone(),
+        deflate: options.deflate,
     })
 }
 
@@ -132,12 +137,19 @@ pub fn perform(
         let received = head.header_text("Sec-WebSocket-Accept");
         trace_accept(&buffer[..head_len], &request.key, received);
     }
-    let protocol = head
-        .check_upgrade(&request.key, &request.offered_protocols)
+    let upgraded = head
+        .check_upgrade_offering(&request.key, &request.offered_protocols, request.deflate)
         .map_err(|error| HandshakeError::Invalid(error.to_string()))?;
+    if trace && request.deflate {
+        match &upgraded.deflate {
+            Some(params) => eprintln!("     permessage-deflate negotiated: {params}"),
+            None => eprintln!("     permessage-deflate declined: the server answered without it"),
+        }
+    }
     Ok(Accepted {
         leftover: buffer.split_off(head_len),
-        protocol,
+        protocol: upgraded.protocol,
+        deflate: upgraded.deflate,
     })
 }
 

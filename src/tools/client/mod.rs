@@ -10,7 +10,7 @@ mod handshake;
 mod output;
 mod receive;
 
-use crate::protocol::client::{RequestOptions, Scheme, UrlError, WsUrl};
+use crate::protocol::client::{ClientDeflate, RequestOptions, Scheme, UrlError, WsUrl};
 use crate::protocol::frame::{OP_BINARY, OP_TEXT, close_code};
 use frames::{FrameReader, FrameWriter};
 use handshake::HandshakeError;
@@ -77,6 +77,10 @@ pub struct ClientArgs {
     /// one line per frame to stderr.
     #[arg(long)]
     pub trace: bool,
+    /// Offer permessage-deflate: compress what is sent and inflate what arrives
+    /// if the server accepts (the trace shows the answer and RSV1 on each frame).
+    #[arg(long)]
+    pub deflate: bool,
 }
 
 /// Runs the client; the exit code tells how the connection ended.
@@ -107,6 +111,7 @@ fn connect_and_talk(args: &ClientArgs) -> Result<(), String> {
         token: args.token.clone(),
         subprotocols: args.subprotocols.clone(),
         extra_headers: args.headers.clone(),
+        deflate: args.deflate,
     };
     let request = handshake::build_request(&url, args.key.clone(), &options)?;
     let mut stream = connect(&url)?;
@@ -150,10 +155,13 @@ fn connect_and_talk(args: &ClientArgs) -> Result<(), String> {
     let reader_stream = stream
         .try_clone()
         .map_err(|e| format!("socket setup failed: {e}"))?;
-    let writer = Arc::new(FrameWriter::new(stream, args.trace));
+    let deflate = accepted.deflate.map(ClientDeflate::new);
+    let writer = Arc::new(FrameWriter::new(stream, args.trace, deflate));
     let (events_tx, events) = mpsc::channel();
+    let mut reader = FrameReader::new(reader_stream, accepted.leftover, args.trace);
+    reader.deflate = accepted.deflate.map(ClientDeflate::new);
     spawn_reader(
-        FrameReader::new(reader_stream, accepted.leftover, args.trace),
+        reader,
         Arc::clone(&writer),
         events_tx.clone(),
         ReceiveOptions {
