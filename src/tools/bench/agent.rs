@@ -66,7 +66,8 @@ struct Tally {
 impl Tally {
     fn on_event(&mut self, index: usize, event: ConnEvent<'_>) {
         match event {
-            ConnEvent::Opened => {
+            ConnEvent::Opened { deflate } => {
+                self.totals.deflated += u64::from(deflate);
                 self.slots[index] = Slot::Open;
                 self.in_flight -= 1;
                 self.totals.opened += 1;
@@ -82,9 +83,7 @@ impl Tally {
         if self.role != AgentRole::Subscribe {
             return;
         }
-        // The publisher sends binary messages; a relay must not turn them into text.
-        let (true, Some(stamp), Some(seq)) = (binary, read_u64(payload, 0), read_u64(payload, 8))
-        else {
+        let Some((stamp, seq)) = stamp_and_seq(binary, payload) else {
             self.totals.unexpected += 1;
             return;
         };
@@ -132,6 +131,16 @@ impl Tally {
             }
         }
     }
+}
+
+/// The send time and sequence number the publisher put in a message:
+/// big-endian at the start of a binary one, in hex in a JSON one (`--json`).
+/// A relay must not change a message's kind.
+fn stamp_and_seq(binary: bool, payload: &[u8]) -> Option<(u64, u64)> {
+    if binary {
+        return read_u64(payload, 0).zip(read_u64(payload, 8));
+    }
+    super::payload::read_json_stamp(payload)
 }
 
 fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
@@ -240,7 +249,8 @@ impl Agent {
             }
             let source = socket::source_address(self.args.index, index);
             let connected =
-                ClientConn::connect(self.args.url.addr, Some(source)).and_then(|mut conn| {
+                ClientConn::connect(self.args.url.addr, Some(source)).and_then(|conn| {
+                    let mut conn = conn.with_deflate(self.args.deflate);
                     conn.register(self.poll.registry(), Token(index))
                         .map(|()| conn)
                 });

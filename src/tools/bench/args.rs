@@ -58,6 +58,10 @@ pub struct CommonArgs {
     /// Print only the JSON line: no table, no progress bar.
     #[arg(long)]
     pub json_only: bool,
+    /// Offer permessage-deflate on every connection, the publisher's too (the
+    /// report counts the connections that negotiated it).
+    #[arg(long)]
+    pub deflate: bool,
 }
 
 impl CommonArgs {
@@ -111,6 +115,10 @@ pub struct FanoutArgs {
     /// Stop publishing after this long, even if fewer than --messages were sent.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Publish compressible JSON text, its size cycling from 1 KiB (or --size,
+    /// if smaller) up to --size, instead of binary filler.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What an agent process does with its connections.
@@ -146,6 +154,9 @@ pub struct AgentArgs {
     /// Which agent this is; picks its block of source addresses.
     #[arg(long)]
     pub index: u8,
+    /// Offer permessage-deflate.
+    #[arg(long)]
+    pub deflate: bool,
 }
 
 /// A loopback WebSocket endpoint parsed from a ws:// URL.

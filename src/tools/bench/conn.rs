@@ -3,8 +3,8 @@
 
 use super::socket;
 use crate::protocol::client::{
-    Assembler, ClientKey, NORMAL_CLOSE, RequestOptions, ResponseHead, ServerFrame, close_code,
-    decode_server_frame, encode_masked, write_request,
+    Assembler, ClientDeflate, ClientKey, FrameError, NORMAL_CLOSE, RequestOptions, ResponseHead,
+    ServerFrame, close_code, encode_masked, write_request,
 };
 use crate::protocol::frame::{MessageKind, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
 use mio::net::TcpStream;
@@ -65,7 +65,10 @@ impl std::fmt::Display for CloseReason {
 #[derive(Debug)]
 pub enum ConnEvent<'a> {
     /// The greeting arrived: the connection counts as open.
-    Opened,
+    Opened {
+        /// Whether permessage-deflate was negotiated.
+        deflate: bool,
+    },
     /// A complete message after the greeting.
     Message {
         /// Binary (true) or text (false).
@@ -91,6 +94,10 @@ pub struct ClientConn {
     out_pos: usize,
     /// Fragments of a message being reassembled (empty otherwise).
     assembler: Assembler,
+    /// Offer permessage-deflate in the upgrade.
+    offer_deflate: bool,
+    /// permessage-deflate, once the server accepted it.
+    deflate: Option<Box<ClientDeflate>>,
 }
 
 /// A chunk of read buffer sized for a burst of small frames.
@@ -111,7 +118,16 @@ impl ClientConn {
             outbuf: Vec::new(),
             out_pos: 0,
             assembler: Assembler::default(),
+            offer_deflate: false,
+            deflate: None,
         })
+    }
+
+    /// Offers permessage-deflate (`wsrelay bench --deflate`): messages then
+    /// go compressed if the server accepts, and arrive inflated.
+    pub fn with_deflate(mut self, offer: bool) -> Self {
+        self.offer_deflate = offer;
+        self
     }
 
     /// Registers the socket for read and write readiness (edge-triggered).
@@ -141,7 +157,10 @@ impl ClientConn {
     /// Queues a data message; call `flush` (or wait for the next event) to send it.
     pub fn queue_message(&mut self, binary: bool, payload: &[u8]) {
         let opcode = if binary { OP_BINARY } else { OP_TEXT };
-        encode_masked(opcode, payload, rand::random(), &mut self.outbuf);
+        match &mut self.deflate {
+            Some(deflate) => deflate.encode(opcode, payload, rand::random(), &mut self.outbuf),
+            None => encode_masked(opcode, payload, rand::random(), &mut self.outbuf),
+        }
     }
 
     /// Starts the closing handshake (status 1000). A connection that is not open yet
@@ -231,14 +250,12 @@ impl ClientConn {
         }
         // Small frames should leave at once; a failure here only costs latency.
         let _ = self.stream.set_nodelay(true);
-        write_request(
-            path,
-            host,
-            self.key.as_str(),
-            &RequestOptions::default(),
-            &mut self.outbuf,
-        )
-        .expect("bug: a request without extra headers cannot be refused");
+        let options = RequestOptions {
+            deflate: self.offer_deflate,
+            ..RequestOptions::default()
+        };
+        write_request(path, host, self.key.as_str(), &options, &mut self.outbuf)
+            .expect("bug: a request without extra headers cannot be refused");
         self.phase = Phase::AwaitResponse;
         true
     }
@@ -281,7 +298,7 @@ impl ClientConn {
                     }
                 }
             }
-            match decode_server_frame(rest, MAX_FRAME_PAYLOAD) {
+            match decode_frame(rest, self.deflate.is_some()) {
                 Ok(Some(frame)) => {
                     used += frame.frame_len();
                     self.on_frame(&frame, &rest[frame.payload()], sink);
@@ -295,12 +312,14 @@ impl ClientConn {
 
     /// The length of the upgrade response at the start of `bytes` once it is
     /// complete and accepts the upgrade; `Ok(None)` until then.
-    fn check_response(&self, bytes: &[u8]) -> Result<Option<usize>, String> {
+    fn check_response(&mut self, bytes: &[u8]) -> Result<Option<usize>, String> {
         let Some(head) = ResponseHead::parse(bytes).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        head.check_upgrade(self.key.as_str(), &[])
+        let upgraded = head
+            .check_upgrade_offering(self.key.as_str(), &[], self.offer_deflate)
             .map_err(|e| e.to_string())?;
+        self.deflate = upgraded.deflate.map(|p| Box::new(ClientDeflate::new(p)));
         Ok(Some(head.head_len()))
     }
 
@@ -330,7 +349,27 @@ impl ClientConn {
             }
             _ => match self.assembler.push(frame, payload, MAX_FRAME_PAYLOAD) {
                 Ok(Some((kind, message))) => {
-                    self.deliver(kind == MessageKind::Binary, &message, sink);
+                    let binary = kind == MessageKind::Binary;
+                    // Out of `self` while `deliver` borrows it, so nothing is copied.
+                    let compressed = self.assembler.compressed();
+                    let deflate = if compressed {
+                        self.deflate.take()
+                    } else {
+                        None
+                    };
+                    match deflate {
+                        Some(mut deflate) => {
+                            match deflate.inflate(&message, MAX_FRAME_PAYLOAD) {
+                                Ok(inflated) => self.deliver(binary, inflated, sink),
+                                Err(error) => {
+                                    let reason = format!("compressed message: {error:?}");
+                                    self.fail(CloseReason::Protocol(reason), sink);
+                                }
+                            }
+                            self.deflate = Some(deflate);
+                        }
+                        None => self.deliver(binary, &message, sink),
+                    }
                 }
                 Ok(None) => {}
                 Err(error) => self.fail(CloseReason::Protocol(error.to_string()), sink),
@@ -342,7 +381,9 @@ impl ClientConn {
         match self.phase {
             Phase::AwaitGreeting => {
                 self.phase = Phase::Open;
-                sink(ConnEvent::Opened);
+                sink(ConnEvent::Opened {
+                    deflate: self.deflate.is_some(),
+                });
             }
             Phase::Open => sink(ConnEvent::Message { binary, payload }),
             _ => {} // messages racing our Close are ignored
@@ -380,6 +421,16 @@ impl ClientConn {
             sink(ConnEvent::Closed(reason));
         }
     }
+}
+
+/// The whole, valid server frame at the start of `bytes`, RSV1 allowed on a
+/// message's first frame with `deflate`; `Ok(None)` until it has all arrived.
+fn decode_frame(bytes: &[u8], deflate: bool) -> Result<Option<ServerFrame>, FrameError> {
+    let Some(frame) = ServerFrame::parse_header(bytes, MAX_FRAME_PAYLOAD)? else {
+        return Ok(None);
+    };
+    frame.check_with(deflate)?;
+    Ok((bytes.len() >= frame.frame_len()).then_some(frame))
 }
 
 #[cfg(test)]

@@ -46,8 +46,7 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
     let waker =
         Arc::new(Waker::new(poll.registry(), AGENT_TOKEN).map_err(|e| format!("waker: {e}"))?);
-    let mut publisher =
-        Publisher::connect(&mut poll, &common.url, args.size, common.connect_timeout)?;
+    let mut publisher = Publisher::connect(&mut poll, &args, common.connect_timeout)?;
 
     let plan = AgentPlan {
         target: common.url.clone(),
@@ -55,6 +54,7 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
         connect_timeout: common.connect_timeout,
         concurrency: common.concurrency,
         lifetime: deadline.saturating_duration_since(Instant::now()),
+        deflate: common.deflate,
     };
     let waits::Launched {
         mut pool,
@@ -64,6 +64,7 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
     let ramp = book.ramp();
 
     let server_cpu_before = server.and_then(|s| s.cpu_ms());
+    let server_written_before = server.and_then(|s| s.written_bytes());
     let server_hwm_before = server.and_then(|s| s.peak_rss_kib());
     let own_cpu_before = procstats::own_cpu_ms();
     pool.broadcast(AgentCommand::Start);
@@ -90,6 +91,9 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
     });
     let finished = waits::finish(&pool, &mut book, deadline + GRACE);
     let server_cpu_after = server.and_then(|s| s.cpu_ms());
+    let server_written = server_written_before
+        .zip(server.and_then(|s| s.written_bytes()))
+        .map(|(before, after)| after.saturating_sub(before));
     let server_hwm_after = server.and_then(|s| s.peak_rss_kib());
     let own_cpu = procstats::own_cpu_ms() - own_cpu_before;
     publisher.close(&mut poll, Duration::from_secs(1));
@@ -186,6 +190,10 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
             .map(|ms| round3(ms * 1000.0 / sums.delivered as f64)),
         server_peak_rss_kib,
         client_cpu_ms: round3(sums.cpu_ms + own_cpu),
+        deflated: sums.deflated,
+        server_written_per_delivered_bytes: server_written
+            .filter(|_| sums.delivered > 0)
+            .map(|bytes| round3(bytes as f64 / sums.delivered as f64)),
         details,
     };
     report::print(&fanout, &fanout.table(), &fanout.details, common.json_only);

@@ -29,6 +29,7 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
         connect_timeout: common.connect_timeout,
         concurrency: common.concurrency,
         lifetime: common.timeout,
+        deflate: common.deflate,
     };
     let waits::Launched {
         mut pool,
@@ -104,6 +105,7 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
                 - own_cpu_before,
         ),
         elapsed_ms: round3(ramp_ms),
+        deflated: combined.sums.deflated,
         details,
     };
     report::print(&idle, &idle.table(), &idle.details, common.json_only);

@@ -14,6 +14,7 @@ mod conn;
 mod fanout;
 mod idle;
 mod latency;
+mod payload;
 mod pool;
 mod procstats;
 mod progress;

@@ -32,6 +32,8 @@ pub struct AgentPlan {
     pub concurrency: u32,
     /// Each agent exits by itself after this long.
     pub lifetime: Duration,
+    /// Offer permessage-deflate.
+    pub deflate: bool,
 }
 
 /// Running agent processes.
@@ -71,6 +73,7 @@ impl AgentPool {
                 .args(["--concurrency", &plan.concurrency.to_string()])
                 .args(["--timeout", &format!("{}ms", plan.lifetime.as_millis())])
                 .args(["--index", &index.to_string()])
+                .args(plan.deflate.then_some("--deflate"))
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())

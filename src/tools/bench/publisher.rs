@@ -1,9 +1,10 @@
 //! The fan-out publisher: one connection in the parent process that stamps each
 //! message with its send time and sequence number.
 
-use super::args::Target;
+use super::args::FanoutArgs;
 use super::clock::monotonic_ns;
 use super::conn::{ClientConn, CloseReason, ConnEvent, Phase, READ_CHUNK};
+use super::payload::Payload;
 use mio::{Events, Poll, Token};
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ pub struct Publisher {
     conn: ClientConn,
     host: String,
     path: String,
-    payload: Vec<u8>,
+    payload: Payload,
     scratch: Vec<u8>,
     sent: u64,
     failure: Option<String>,
@@ -23,21 +24,19 @@ pub struct Publisher {
 
 impl Publisher {
     /// Connects and waits for the greeting, at most `timeout`.
-    pub fn connect(
-        poll: &mut Poll,
-        target: &Target,
-        size: usize,
-        timeout: Duration,
-    ) -> Result<Self, String> {
+    pub fn connect(poll: &mut Poll, args: &FanoutArgs, timeout: Duration) -> Result<Self, String> {
+        let target = &args.common.url;
+        let payload = Payload::new(args.size, args.json)?;
         let mut conn = ClientConn::connect(target.addr, None)
-            .map_err(|e| format!("publisher: connect: {e}"))?;
+            .map_err(|e| format!("publisher: connect: {e}"))?
+            .with_deflate(args.common.deflate);
         conn.register(poll.registry(), PUBLISHER_TOKEN)
             .map_err(|e| format!("publisher: {e}"))?;
         let mut publisher = Self {
             conn,
             host: target.host_header(),
             path: target.path.clone(),
-            payload: vec![0; size],
+            payload,
             scratch: vec![0; READ_CHUNK],
             sent: 0,
             failure: None,
@@ -76,12 +75,12 @@ impl Publisher {
         self.conn.pending_output()
     }
 
-    /// Queues the next message: send time (CLOCK_MONOTONIC ns) and sequence number,
-    /// big-endian, then padding.
+    /// Queues the next message: send time (CLOCK_MONOTONIC ns) and sequence
+    /// number, big-endian, then padding (or in JSON text, see `payload`).
     pub fn publish(&mut self) {
-        self.payload[..8].copy_from_slice(&monotonic_ns().to_be_bytes());
-        self.payload[8..16].copy_from_slice(&self.sent.to_be_bytes());
-        self.conn.queue_message(true, &self.payload);
+        let binary = !self.payload.is_text();
+        let message = self.payload.message(monotonic_ns(), self.sent);
+        self.conn.queue_message(binary, message);
         self.sent += 1;
     }
 
@@ -121,6 +120,6 @@ fn record_failure(failure: &mut Option<String>, event: ConnEvent<'_>) {
     match event {
         ConnEvent::Closed(CloseReason::Local) => {}
         ConnEvent::Closed(reason) => *failure = Some(reason.to_string()),
-        ConnEvent::Opened | ConnEvent::Message { .. } => {}
+        ConnEvent::Opened { .. } | ConnEvent::Message { .. } => {}
     }
 }

@@ -23,6 +23,8 @@ pub struct IdleReport {
     pub client_cpu_ms: f64,
     /// Ramp-up time: first connect to last greeting, ms.
     pub elapsed_ms: f64,
+    /// Connections that negotiated permessage-deflate (`--deflate`).
+    pub deflated: u64,
     /// Details for the table only.
     #[serde(skip)]
     pub details: RunDetails,
@@ -61,6 +63,10 @@ pub struct FanoutReport {
     pub server_peak_rss_kib: Option<u64>,
     /// The generator's CPU time during the measured phase, all processes, ms.
     pub client_cpu_ms: f64,
+    /// Subscribers that negotiated permessage-deflate (`--deflate`).
+    pub deflated: u64,
+    /// Bytes the server wrote (all sockets) per delivered message.
+    pub server_written_per_delivered_bytes: Option<f64>,
     /// Details for the table only.
     #[serde(skip)]
     pub details: RunDetails,
@@ -186,6 +192,7 @@ impl IdleReport {
                 or_dash(self.server_cpu_ms.map(|ms| format!("{ms:.0} ms"))),
             ),
             ("client CPU".into(), format!("{:.0} ms", self.client_cpu_ms)),
+            ("permessage-deflate".into(), self.deflated.to_string()),
         ];
         rows.push(("result".into(), verdict(d)));
         rows
@@ -239,6 +246,14 @@ impl FanoutReport {
                 or_dash(self.server_peak_rss_kib.map(|k| format!("{k} KiB"))),
             ),
             ("client CPU".into(), format!("{:.0} ms", self.client_cpu_ms)),
+            ("permessage-deflate".into(), self.deflated.to_string()),
+            (
+                "server bytes written per delivered".into(),
+                or_dash(
+                    self.server_written_per_delivered_bytes
+                        .map(|b| format!("{b:.0} B")),
+                ),
+            ),
             ("result".into(), verdict(d)),
         ]
     }
@@ -267,6 +282,7 @@ mod tests {
             server_cpu_ms: None,
             client_cpu_ms: 12.0,
             elapsed_ms: 40.5,
+            deflated: 0,
             details: RunDetails {
                 requested: 50,
                 opened: 50,
@@ -297,6 +313,7 @@ mod tests {
             "rss_per_conn_bytes",
             "server_cpu_ms",
             "client_cpu_ms",
+            "deflated",
             "elapsed_ms",
         ];
         expected.sort_unstable();
