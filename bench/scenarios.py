@@ -28,6 +28,10 @@ class Scenario:
     needs_fds: int = 0
     # Seconds the generator may take before it is killed.
     timeout_s: int = 240
+    # Environment of the server process (WS_DEFLATE=1 turns the peers' permessage-deflate on).
+    server_env: tuple = ()
+    # Only these servers (by name); all when empty.
+    servers: tuple = ()
 
     def subscribers(self):
         return _arg_value(self.args, "--subscribers")
@@ -86,6 +90,57 @@ def fixed_rate(subscribers, rate, seconds):
         ),
         needs_fds=subscribers + 1 + FD_HEADROOM,
     )
+
+
+# The permessage-deflate scenarios: servers that speak it, compressing peers on.
+DEFLATE_SERVERS = ("wsrelay", "uws", "node-ws")
+DEFLATE_ENV = (("WS_DEFLATE", "1"),)
+JSON_SIZE = "4KiB"
+DEFLATE_IDLE_CONNECTIONS = 10_000
+
+
+def deflate_idle(connections, offer):
+    """Idle memory with every connection offering permessage-deflate (or none)."""
+    suffix = "-deflate" if offer else "-plain"
+    return Scenario(
+        key=f"idle-{connections}{suffix}",
+        kind="idle",
+        args=("--connections", str(connections), "--hold", "2s", "--timeout", "180s",
+              *(("--deflate",) if offer else ())),
+        needs_fds=connections + FD_HEADROOM,
+        server_env=DEFLATE_ENV,
+        servers=DEFLATE_SERVERS,
+    )
+
+
+def deflate_fanout(subscribers, seconds):
+    """Compressible JSON of 1-4 KiB to subscribers that all negotiated permessage-deflate."""
+    return Scenario(
+        key=f"fanout-json-deflate-{subscribers}",
+        kind="fanout",
+        args=(
+            "--subscribers", str(subscribers),
+            "--size", JSON_SIZE,
+            "--json",
+            "--deflate",
+            "--messages", "10000000",
+            "--duration", f"{seconds}s",
+            "--timeout", "180s",
+        ),
+        needs_fds=subscribers + 1 + FD_HEADROOM,
+        server_env=DEFLATE_ENV,
+        servers=DEFLATE_SERVERS,
+    )
+
+
+def deflate_plan():
+    """`bench/run.sh --plan deflate`: permessage-deflate side by side."""
+    return [
+        deflate_idle(DEFLATE_IDLE_CONNECTIONS, offer=False),
+        deflate_idle(DEFLATE_IDLE_CONNECTIONS, offer=True),
+        deflate_fanout(1_000, 10),
+        deflate_fanout(5_000, 10),
+    ]
 
 
 def full_plan():

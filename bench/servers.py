@@ -90,8 +90,9 @@ def fd_hard_limit(pid):
 class RunningServer:
     """Context manager: starts a server, waits until `GET /` answers, kills it on exit."""
 
-    def __init__(self, spec, log_path, ready_timeout=20.0):
+    def __init__(self, spec, log_path, ready_timeout=20.0, env=None):
         self.spec = spec
+        self.extra_env = env or {}
         self.log_path = log_path
         self.ready_timeout = ready_timeout
         self.port = free_port()
@@ -107,7 +108,7 @@ class RunningServer:
 
     def __enter__(self):
         argv = [part.replace("{port}", str(self.port)) for part in self.spec.argv]
-        env = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1", **self.spec.env)
+        env = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1", **self.spec.env, **self.extra_env)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

@@ -14,10 +14,13 @@ const uWS = require(binary);
 const port = Number(process.env.PORT || 8080);
 const host = process.env.HOST || '127.0.0.1';
 const TOPIC = 'all';
+// WS_DEFLATE=1 (the deflate scenarios): permessage-deflate with uWS's shared
+// compressor, which compresses a published message once for all subscribers.
+const compression = process.env.WS_DEFLATE === '1' ? uWS.SHARED_COMPRESSOR : uWS.DISABLED;
 
 uWS.App()
   .ws('/*', {
-    compression: uWS.DISABLED,
+    compression,
     // ws's own default maximum message size (100 MiB), as in the seed.
     maxPayloadLength: 100 * 1024 * 1024,
     // The seed closes nobody for being quiet; keep idle connections open.
