@@ -1,7 +1,7 @@
 # wsrelay: the two set-up commands are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build test test-external test-prometheus test-backplane lint doc conformance e2e bench bench-quick fuzz trace clean
+.PHONY: run build test test-external test-prometheus test-backplane test-deflate-interop lint doc conformance e2e bench bench-quick fuzz trace clean
 
 ## run: build and start the relay on 0.0.0.0:8080 with the defaults
 run:
@@ -17,7 +17,7 @@ test:
 	$(MAKE) test-external
 
 ## test-external: the tests that need a program besides Rust (one target each, installing it when missing)
-test-external: test-prometheus test-backplane
+test-external: test-prometheus test-backplane test-deflate-interop
 
 ## test-prometheus: /metrics read by Python's prometheus_client (python3 from apt, a venv under target/)
 test-prometheus:
@@ -26,6 +26,10 @@ test-prometheus:
 ## test-backplane: the --backplane tests against real redis-server processes they start (installs Debian's redis-server when missing)
 test-backplane:
 	CARGO=$(CARGO) ./tests/external/redis.sh
+
+## test-deflate-interop: permessage-deflate with Python websockets and Node ws (venv under target/, npm in tests/external/deflate/)
+test-deflate-interop:
+	CARGO=$(CARGO) ./tests/external/deflate.sh
 
 ## lint: formatting and clippy with warnings denied
 lint:
