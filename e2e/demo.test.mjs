@@ -212,6 +212,14 @@ async function sendFrom(page, text, { withButton = false } = {}) {
   else await page.press("#message", "Enter");
 }
 
+// The relay's count of compressed messages, from /metrics (0 for another server).
+async function deflateCompressions(baseUrl) {
+  if (process.env.E2E_SERVER_CMD) return 0;
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("wsrelay_deflate_compressions_total "));
+  return Number(line?.split(" ")[1] ?? NaN);
+}
+
 function check(condition, message) {
   if (!condition) throw new Error(`check failed: ${message}`);
 }
@@ -289,6 +297,19 @@ async function run() {
       await waitForLatest(pageA, fromB);
       check((await count(pageA, "in", fromA)) === 0, "A does not hear its own message back");
       check((await count(pageB, "in", fromB)) === 0, "B does not hear its own message back");
+    });
+
+    await step("a long message goes compressed: Chromium negotiated permessage-deflate", async () => {
+      // 128 bytes or more (--deflate-threshold): the relay compresses it for B, which
+      // it does only for a socket that negotiated the extension, and B must inflate it.
+      const long = `compress me, ${"the same words again and again ".repeat(8)}`.trim();
+      const before = await deflateCompressions(baseUrl);
+      await sendFrom(pageA, long);
+      await waitForEntry(pageB, "in", long);
+      if (!process.env.E2E_SERVER_CMD) {
+        const after = await deflateCompressions(baseUrl);
+        check(after > before, `wsrelay_deflate_compressions_total rose (${before} -> ${after})`);
+      }
     });
 
     await step("server killed: both pages say they are reconnecting", async () => {
