@@ -38,7 +38,10 @@ fn deflate_interop_python_websockets() {
     let relay = relay();
     let out = run_peer(python.to_str().unwrap(), "peers.py", &relay);
     assert!(out.contains("websockets ok: permessage-deflate"), "{out}");
-    assert!(compressions(&relay) >= 2, "the relay compressed for websockets");
+    assert!(
+        compressions(&relay) >= 2,
+        "the relay compressed for websockets"
+    );
 }
 
 #[test]

@@ -2,7 +2,6 @@
 
 use crate::policy::admission::Admission;
 use crate::protocol::frame::Frame;
-use crate::protocol::frame::deflate::Deflated;
 use crate::rooms::RoomId;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Waker;
@@ -35,8 +34,9 @@ pub enum Command {
         audience: Audience,
         /// The encoded frame.
         frame: Frame,
-        /// Its permessage-deflate form, if the sender made it already.
-        deflated: Option<Deflated>,
+        /// Its permessage-deflate form with the full window, if the sender
+        /// made it already (RSV1 set; valid for every recipient).
+        deflated: Option<Frame>,
     },
     /// Close every connection with 1001 and stop.
     Shutdown,

@@ -80,6 +80,14 @@ impl Worker {
 mod tests {
     use super::*;
 
+    /// A worker inbox holds 4,096 commands (docs/memory.md): the compressed
+    /// form beside the plain one takes 16 of these bytes.
+    #[test]
+    fn a_command_stays_within_48_bytes() {
+        let size = std::mem::size_of::<crate::reactor::commands::Command>();
+        assert!(size <= 48, "Command grew to {size} bytes");
+    }
+
     #[test]
     fn the_smallest_window_in_use_is_chosen() {
         let mut windows = Windows::default();

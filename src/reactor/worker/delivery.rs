@@ -9,7 +9,7 @@ use super::{INBOX_BUDGET, Worker};
 use crate::config::SlowConsumer;
 use crate::endpoints::publish::{self, PublishHead};
 use crate::observe::stats::{HandshakeFailure, WorkerStats};
-use crate::protocol::frame::deflate::Deflated;
+use crate::protocol::frame::deflate::{Deflate, Deflated};
 use crate::protocol::frame::{self, Frame, close_code};
 use crate::protocol::http::Response;
 use crate::protocol::outbound::Offer;
@@ -208,12 +208,13 @@ impl Worker {
                     room,
                     audience,
                     frame,
-                    mut deflated,
+                    deflated,
                 } => {
                     let frame = frame::localize(frame);
-                    if let Some(deflated) = &mut deflated {
-                        deflated.frame = frame::localize(deflated.frame.clone());
-                    }
+                    let mut deflated = deflated.map(|made| Deflated {
+                        frame: frame::localize(made),
+                        window_bits: Deflate::FULL_WINDOW.window_bits(),
+                    });
                     self.broadcast_local(room, audience, &frame, &mut deflated, None)
                 }
                 Command::Shutdown => self.begin_shutdown(),
