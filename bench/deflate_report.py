@@ -6,14 +6,7 @@ the same run. Written as bench/out/deflate/deflate.md; docs/benchmarks.md
 quotes it.
 """
 
-from report import _fmt, _status, _table, _value
-
-
-def _by(records):
-    table = {}
-    for record in records:
-        table.setdefault(record["scenario"], {})[record["server"]] = record
-    return table
+from report import _fmt, _index, _status, _table, _value
 
 
 def _args(records, key):
@@ -21,7 +14,7 @@ def _args(records, key):
 
 
 def markdown(meta, records):
-    table = _by(records)
+    table = _index(records)
     servers = meta["servers"]
     parts = [
         "# permessage-deflate side by side",

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use support::{IO_TIMEOUT, Relay, SAMPLE_KEY, client_frame};
 use wsrelay::protocol::client::{
@@ -62,16 +62,7 @@ impl Peer {
     }
 
     fn fill(&mut self) -> bool {
-        let mut buf = [0u8; 65536];
-        match self.stream.read(&mut buf) {
-            Ok(0) => false,
-            Ok(n) => {
-                self.pending.extend_from_slice(&buf[..n]);
-                true
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
-            Err(e) => panic!("read: {e}"),
-        }
+        support::read_more(&mut self.stream, &mut self.pending)
     }
 
     /// The next frame: first byte and payload.

@@ -210,16 +210,7 @@ impl RawClient {
     }
 
     fn fill(&mut self) -> bool {
-        let mut buf = [0u8; 65536];
-        match self.stream.read(&mut buf) {
-            Ok(0) => false,
-            Ok(n) => {
-                self.pending.extend_from_slice(&buf[..n]);
-                true
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
-            Err(e) => panic!("raw read: {e}"),
-        }
+        read_more(&mut self.stream, &mut self.pending)
     }
 
     fn read_upgrade(&mut self) {
@@ -266,6 +257,20 @@ impl RawClient {
             }
         }
         panic!("connection ended without a close frame");
+    }
+}
+
+/// Appends what one read brings to `pending`; false at EOF or reset.
+pub fn read_more(stream: &mut TcpStream, pending: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 65536];
+    match stream.read(&mut buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            pending.extend_from_slice(&buf[..n]);
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
+        Err(e) => panic!("raw read: {e}"),
     }
 }
 

@@ -2,54 +2,25 @@
 //! 101, compressed messages inflated (within the limit), the RSV1 rules,
 //! and echoes compressed from the threshold on.
 
+use super::tests::{KEY, TestSession, config, feed};
 use super::*;
 use crate::config::Config;
 use crate::protocol::frame::deflate::{Compressor, Inflater, RSV1};
 use crate::protocol::frame::{OP_BINARY, OP_PING, OP_TEXT, close_code, encode_client, payload_of};
-use std::net::IpAddr;
 
 const OFFER: &str = "GET /room HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
 Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
-const KEY: Option<[u8; 4]> = Some([9, 8, 7, 6]);
-
-fn upgrade_only(_: &Request, _: &Config, _: Option<IpAddr>) -> Route<()> {
-    Route::Upgrade
-}
-
-fn config(mode: Mode) -> Config {
-    let mut config = Config::with_listen("127.0.0.1:0".parse().unwrap());
-    config.rooms.mode = mode;
-    config.limits.max_message = 1024;
-    config
-}
-
-fn feed(session: &mut Session<()>, config: &Config, bytes: &[u8]) -> (Vec<Event<()>>, Vec<u8>) {
-    let mut ctx = Context {
-        config,
-        greeting: None,
-        router: upgrade_only,
-        peer: None,
-        gate: &mut AdmitAll,
-        codec: &mut Default::default(),
-    };
-    let mut events = Vec::new();
-    session.receive_all(&mut bytes.to_vec(), &mut ctx, &mut events);
-    let mut wire = Vec::new();
-    session.out.flush(&mut wire).unwrap();
-    (events, wire)
-}
-
 /// A session that negotiated permessage-deflate (or, without `offer`, not).
-fn open(config: &Config, offer: bool) -> Session<()> {
-    let mut session = Session::new();
+fn open(config: &Config, offer: bool) -> TestSession {
+    let mut session = TestSession::new();
     let head = if offer {
         OFFER.to_string()
     } else {
         OFFER.replace("permessage-deflate", "x-other")
     };
     let (events, wire) = feed(&mut session, config, head.as_bytes());
-    let text = String::from_utf8(wire).unwrap();
+    let text = String::from_utf8_lossy(&wire);
     assert_eq!(
         text.contains("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n"),
         offer,
