@@ -40,7 +40,7 @@ lint:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
 
-## conformance: Autobahn cases 1.*-10.* via kosoku against `serve --mode echo`
+## conformance: Autobahn cases 1.*-10.*, and 12.*-13.* (permessage-deflate, about 6 min), via kosoku against `serve --mode echo`
 conformance:
 	./conformance/run.sh
 

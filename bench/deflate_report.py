@@ -36,7 +36,7 @@ def markdown(meta, records):
                 server["label"],
                 _fmt(_value(record, "delivered_per_sec")),
                 _fmt(_value(record, "server_cpu_per_delivered_us"), 3),
-                _fmt(_value(record, "server_written_per_delivered_bytes")),
+                _fmt(_value(record, "wire_bytes_per_delivered")),
                 _fmt(_value(record, "p99_us")),
                 f"{_fmt(_value(record, 'deflated'))} / {_fmt(_value(record, 'delivered'))} / {_fmt(_value(record, 'lost'))}",
                 _fmt(_value(record, "client_cpu_ms")),

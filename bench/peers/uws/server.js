@@ -16,7 +16,8 @@ const host = process.env.HOST || '127.0.0.1';
 const TOPIC = 'all';
 // WS_DEFLATE=1 (the deflate scenarios): permessage-deflate with uWS's shared
 // compressor, which compresses a published message once for all subscribers.
-const compression = process.env.WS_DEFLATE === '1' ? uWS.SHARED_COMPRESSOR : uWS.DISABLED;
+const deflate = process.env.WS_DEFLATE === '1';
+const compression = deflate ? uWS.SHARED_COMPRESSOR : uWS.DISABLED;
 
 uWS.App()
   .ws('/*', {
@@ -32,7 +33,8 @@ uWS.App()
       ws.send('Hello, World!', false);
     },
     message: (ws, message, isBinary) => {
-      ws.publish(TOPIC, message, isBinary);
+      // publish() compresses only when asked (its fourth argument).
+      ws.publish(TOPIC, message, isBinary, deflate);
     },
   })
   .get('/', (res) => {

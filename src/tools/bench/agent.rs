@@ -3,7 +3,7 @@
 
 use super::args::{AgentArgs, AgentRole};
 use super::clock::monotonic_ns;
-use super::conn::{ClientConn, CloseReason, ConnEvent, Phase, READ_CHUNK};
+use super::conn::{ClientConn, CloseReason, ConnEvent, Phase, READ_CHUNK, RECEIVED_BYTES};
 use super::latency::LatencyHistogram;
 use super::procstats;
 use super::protocol::{AgentCommand, AgentReport, AgentTotals, RampSummary};
@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// Token of the waker that signals a command on stdin.
@@ -159,6 +160,8 @@ struct Agent {
     commands: Receiver<AgentCommand>,
     first_connect_ns: u64,
     cpu_base_ms: f64,
+    /// `RECEIVED_BYTES` at the start command.
+    bytes_base: u64,
     ready_sent: bool,
     reported_opened: u64,
     last_progress: Instant,
@@ -193,6 +196,7 @@ impl Agent {
             commands: spawn_command_reader(waker),
             first_connect_ns: 0,
             cpu_base_ms: 0.0,
+            bytes_base: 0,
             ready_sent: false,
             reported_opened: 0,
             last_progress: Instant::now(),
@@ -234,6 +238,7 @@ impl Agent {
             self.read_commands();
         }
         self.tally.totals.cpu_ms = procstats::own_cpu_ms() - self.cpu_base_ms;
+        self.tally.totals.bytes_received = RECEIVED_BYTES.load(Relaxed) - self.bytes_base;
         self.tally.totals.latency = self.tally.latency.to_sparse();
         send(&mut out, &AgentReport::Finished(self.tally.totals.clone()))?;
         self.close_all(&mut events, &mut scratch)
@@ -349,7 +354,10 @@ impl Agent {
     fn read_commands(&mut self) {
         loop {
             match self.commands.try_recv() {
-                Ok(AgentCommand::Start) => self.cpu_base_ms = procstats::own_cpu_ms(),
+                Ok(AgentCommand::Start) => {
+                    self.cpu_base_ms = procstats::own_cpu_ms();
+                    self.bytes_base = RECEIVED_BYTES.load(Relaxed);
+                }
                 Ok(AgentCommand::Close) => self.stop = true,
                 Ok(AgentCommand::End { sent }) => {
                     self.end = Some((sent, Instant::now() + DRAIN_TIMEOUT))

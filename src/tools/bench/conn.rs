@@ -11,6 +11,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Largest server frame (and fragmented message) accepted, so a broken server
 /// cannot exhaust memory.
@@ -98,7 +99,13 @@ pub struct ClientConn {
     offer_deflate: bool,
     /// permessage-deflate, once the server accepted it.
     deflate: Option<Box<ClientDeflate>>,
+    /// Whether it was (`deflate` is out while a message is inflated).
+    deflated: bool,
 }
+
+/// Bytes this process read from all its connections: what the wire carried
+/// to them (a load-generator process, one thread).
+pub static RECEIVED_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// A chunk of read buffer sized for a burst of small frames.
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -120,6 +127,7 @@ impl ClientConn {
             assembler: Assembler::default(),
             offer_deflate: false,
             deflate: None,
+            deflated: false,
         })
     }
 
@@ -209,6 +217,7 @@ impl ClientConn {
                     self.fail(reason, sink);
                 }
                 Ok(n) => {
+                    RECEIVED_BYTES.fetch_add(n as u64, Relaxed);
                     self.absorb(&scratch[..n], sink);
                     if n < scratch.len() {
                         // A short read emptied the socket; new data raises a new
@@ -320,6 +329,7 @@ impl ClientConn {
             .check_upgrade_offering(self.key.as_str(), &[], self.offer_deflate)
             .map_err(|e| e.to_string())?;
         self.deflate = upgraded.deflate.map(|p| Box::new(ClientDeflate::new(p)));
+        self.deflated = self.deflate.is_some();
         Ok(Some(head.head_len()))
     }
 
@@ -382,7 +392,7 @@ impl ClientConn {
             Phase::AwaitGreeting => {
                 self.phase = Phase::Open;
                 sink(ConnEvent::Opened {
-                    deflate: self.deflate.is_some(),
+                    deflate: self.deflated,
                 });
             }
             Phase::Open => sink(ConnEvent::Message { binary, payload }),

@@ -64,7 +64,6 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
     let ramp = book.ramp();
 
     let server_cpu_before = server.and_then(|s| s.cpu_ms());
-    let server_written_before = server.and_then(|s| s.written_bytes());
     let server_hwm_before = server.and_then(|s| s.peak_rss_kib());
     let own_cpu_before = procstats::own_cpu_ms();
     pool.broadcast(AgentCommand::Start);
@@ -91,9 +90,6 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
     });
     let finished = waits::finish(&pool, &mut book, deadline + GRACE);
     let server_cpu_after = server.and_then(|s| s.cpu_ms());
-    let server_written = server_written_before
-        .zip(server.and_then(|s| s.written_bytes()))
-        .map(|(before, after)| after.saturating_sub(before));
     let server_hwm_after = server.and_then(|s| s.peak_rss_kib());
     let own_cpu = procstats::own_cpu_ms() - own_cpu_before;
     publisher.close(&mut poll, Duration::from_secs(1));
@@ -191,9 +187,8 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
         server_peak_rss_kib,
         client_cpu_ms: round3(sums.cpu_ms + own_cpu),
         deflated: sums.deflated,
-        server_written_per_delivered_bytes: server_written
-            .filter(|_| sums.delivered > 0)
-            .map(|bytes| round3(bytes as f64 / sums.delivered as f64)),
+        wire_bytes_per_delivered: (sums.delivered > 0)
+            .then(|| round3(sums.bytes_received as f64 / sums.delivered as f64)),
         details,
     };
     report::print(&fanout, &fanout.table(), &fanout.details, common.json_only);

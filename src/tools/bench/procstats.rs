@@ -38,17 +38,6 @@ impl ServerProbe {
         Some(ticks as f64 * 1000.0 / self.ticks_per_sec as f64)
     }
 
-    /// Bytes the process has passed to write calls so far (`wchar` of
-    /// /proc/PID/io): for a server, what its sockets carried out.
-    pub fn written_bytes(&self) -> Option<u64> {
-        let io = fs::read_to_string(format!("/proc/{}/io", self.pid)).ok()?;
-        io.lines()
-            .find_map(|line| line.strip_prefix("wchar:"))?
-            .trim()
-            .parse()
-            .ok()
-    }
-
     fn status(&self) -> io::Result<String> {
         fs::read_to_string(format!("/proc/{}/status", self.pid))
     }

@@ -65,6 +65,9 @@ pub struct AgentTotals {
     /// Connections that negotiated permessage-deflate.
     #[serde(default)]
     pub deflated: u64,
+    /// Bytes read from the server (after the start command, if any).
+    #[serde(default)]
+    pub bytes_received: u64,
 }
 
 /// What the parent tells an agent.

@@ -65,8 +65,9 @@ pub struct FanoutReport {
     pub client_cpu_ms: f64,
     /// Subscribers that negotiated permessage-deflate (`--deflate`).
     pub deflated: u64,
-    /// Bytes the server wrote (all sockets) per delivered message.
-    pub server_written_per_delivered_bytes: Option<f64>,
+    /// Bytes the subscribers read per delivered message (frame headers, and
+    /// compressed payloads with `--deflate`).
+    pub wire_bytes_per_delivered: Option<f64>,
     /// Details for the table only.
     #[serde(skip)]
     pub details: RunDetails,
@@ -248,9 +249,9 @@ impl FanoutReport {
             ("client CPU".into(), format!("{:.0} ms", self.client_cpu_ms)),
             ("permessage-deflate".into(), self.deflated.to_string()),
             (
-                "server bytes written per delivered".into(),
+                "bytes on the wire per delivered".into(),
                 or_dash(
-                    self.server_written_per_delivered_bytes
+                    self.wire_bytes_per_delivered
                         .map(|b| format!("{b:.0} B")),
                 ),
             ),
