@@ -113,16 +113,17 @@ def deflate_idle(connections, offer):
     )
 
 
-def deflate_fanout(subscribers, seconds):
-    """Compressible JSON of 1-4 KiB to subscribers that all negotiated permessage-deflate."""
+def deflate_fanout(subscribers, seconds, offer=True):
+    """Compressible JSON of 1-4 KiB to subscribers that all negotiated
+    permessage-deflate (or, without `offer`, none did: the same load plain)."""
     return Scenario(
-        key=f"fanout-json-deflate-{subscribers}",
+        key=f"fanout-json-{'deflate' if offer else 'plain'}-{subscribers}",
         kind="fanout",
         args=(
             "--subscribers", str(subscribers),
             "--size", JSON_SIZE,
             "--json",
-            "--deflate",
+            *(("--deflate",) if offer else ()),
             "--messages", "10000000",
             "--duration", f"{seconds}s",
             "--timeout", "180s",
@@ -138,6 +139,7 @@ def deflate_plan():
     return [
         deflate_idle(DEFLATE_IDLE_CONNECTIONS, offer=False),
         deflate_idle(DEFLATE_IDLE_CONNECTIONS, offer=True),
+        deflate_fanout(1_000, 10, offer=False),
         deflate_fanout(1_000, 10),
         deflate_fanout(5_000, 10),
     ]

@@ -250,10 +250,7 @@ impl FanoutReport {
             ("permessage-deflate".into(), self.deflated.to_string()),
             (
                 "bytes on the wire per delivered".into(),
-                or_dash(
-                    self.wire_bytes_per_delivered
-                        .map(|b| format!("{b:.0} B")),
-                ),
+                or_dash(self.wire_bytes_per_delivered.map(|b| format!("{b:.0} B"))),
             ),
             ("result".into(), verdict(d)),
         ]
