@@ -8,7 +8,7 @@
 //! ReadingRequest (--> ReadingBody) --handoff--> AwaitingAnswer --respond--> Replying
 //! ```
 
-use crate::config::Mode;
+use crate::config::{Config, Mode};
 use crate::protocol::frame::deflate::{Codec, Deflate, InflateError};
 use crate::protocol::frame::{
     self, Decoder, Flow, Frame, Inbound, MessageKind, OP_CLOSE, OP_PONG, ProtocolError,
@@ -297,30 +297,19 @@ impl<H> Session<H> {
                 payload,
                 compressed,
             } => {
-                let payload = match inflated(codec, kind, payload, compressed, max_message) {
-                    Ok(payload) => payload,
+                let frame = match message_frame(codec, config, deflate, kind, payload, compressed) {
+                    Ok(frame) => frame,
                     Err(error) => {
                         failure = Some(error);
                         return Flow::Stop;
                     }
                 };
-                if log_enabled!(log::Level::Debug) {
-                    debug!("received: {}", preview(kind, payload));
-                }
                 if config.rooms.mode == Mode::Echo {
-                    let frame = match deflate {
-                        Some(deflate) if payload.len() >= config.deflate.threshold => {
-                            let owned = payload.to_vec();
-                            codec.encode(kind.opcode(), &owned, deflate.window_bits())
-                        }
-                        _ => frame::encode(kind.opcode(), payload),
-                    };
                     // Queued here, not by the worker, so that the echo keeps its
                     // place before any close this same read produces.
                     let queued = out.offer(frame, limit) == Offer::Queued;
                     events.push(Event::Echoed { queued });
                 } else {
-                    let frame = frame::encode(kind.opcode(), payload);
                     events.push(Event::Message { kind, frame });
                 }
                 Flow::Continue
@@ -352,14 +341,29 @@ impl<H> Session<H> {
             events.push(Event::Backlogged);
         }
         let result = result.and_then(|used| failure.map_or(Ok(used), Err));
-        let (close, peer_closed) = match (result, peer_close) {
-            (Ok(used), None) => return used,
-            (Err(error), _) => {
+        match (result, peer_close) {
+            (Ok(used), None) => used,
+            (Err(error), _) => self.end_reading(Err(error), events, bytes.len()),
+            (Ok(_), Some(code)) => self.end_reading(Ok(code), events, bytes.len()),
+        }
+    }
+
+    /// Reading ends with a protocol error (a Close with its code is queued)
+    /// or the peer's Close (echoed); returns `len`: what follows is not
+    /// read as frames.
+    fn end_reading(
+        &mut self,
+        ending: Result<Option<u16>, ProtocolError>,
+        events: &mut Vec<Event<H>>,
+        len: usize,
+    ) -> usize {
+        let (close, peer_closed) = match ending {
+            Err(error) => {
                 events.push(Event::ProtocolError(error));
                 let close = frame::encode_close(error.close_code(), &error.to_string());
                 (close, false)
             }
-            (Ok(_), Some(code)) => {
+            Ok(code) => {
                 events.push(Event::CloseReceived);
                 // Echo the peer's code (RFC 6455 section 5.5.1); an empty close gets an empty one.
                 let reply = match code {
@@ -374,9 +378,35 @@ impl<H> Session<H> {
             decoder: self.closing_decoder(),
             peer_closed,
         };
-        // What follows a Close (or an error) is not read as frames.
-        bytes.len()
+        len
     }
+}
+
+/// The server frame a complete message becomes: inflated first if it came
+/// compressed (and checked); in echo mode, compressed again for a sender
+/// that negotiated permessage-deflate, from `--deflate-threshold` on.
+fn message_frame(
+    codec: &mut Codec,
+    config: &Config,
+    deflate: Option<Deflate>,
+    kind: MessageKind,
+    payload: &[u8],
+    compressed: bool,
+) -> Result<Frame, ProtocolError> {
+    let payload = inflated(codec, kind, payload, compressed, config.limits.max_message)?;
+    if log_enabled!(log::Level::Debug) {
+        debug!("received: {}", preview(kind, payload));
+    }
+    let echo_compressed = deflate
+        .filter(|_| config.rooms.mode == Mode::Echo && payload.len() >= config.deflate.threshold);
+    Ok(match echo_compressed {
+        Some(deflate) => {
+            // The inflated payload is the codec's own buffer.
+            let owned = payload.to_vec();
+            codec.encode(kind.opcode(), &owned, deflate.window_bits())
+        }
+        None => frame::encode(kind.opcode(), payload),
+    })
 }
 
 /// A message's payload as sent, inflated first if it was compressed; text
