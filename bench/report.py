@@ -7,6 +7,7 @@ import resource
 import subprocess
 from pathlib import Path
 
+import sections
 from servers import PEERS_DIR
 
 # Reference points for the ratio columns.
@@ -231,7 +232,8 @@ def write_markdown(path, meta, records, plot_name):
         if record.get("result"):
             parts.append(f"{record['server']}: {json.dumps(record['result'])}")
     parts += ["```", "", "</details>", ""]
-    path.write_text("\n".join(parts))
+    kept = sections.kept(path)  # what other plans wrote into the file
+    path.write_text("\n".join(parts) + ("\n" + kept if kept else ""))
 
 
 def write_plot(path, meta, records):

@@ -125,8 +125,9 @@ def describe(record):
 
 def write_report(out_dir, meta, records):
     if meta.get("plan") == "deflate":
-        deflate_report.write(out_dir, meta, records)
-        log(f"wrote {out_dir / 'deflate.md'}")
+        docs = REPO_DIR / "docs" / "benchmarks.md"
+        deflate_report.write(out_dir, meta, records, docs)
+        log(f"wrote {out_dir / 'deflate.md'} and its section of {docs}")
     else:
         report.write(out_dir, meta, records)
         log(f"wrote {out_dir / 'benchmarks.md'} and {out_dir / 'benchmarks.png'}")
