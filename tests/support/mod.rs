@@ -242,6 +242,11 @@ impl RawClient {
         self.stream.write_all(bytes).unwrap();
     }
 
+    /// Sends each write at once (no Nagle coalescing).
+    pub fn stream_nodelay(&mut self) {
+        self.stream.set_nodelay(true).unwrap();
+    }
+
     /// The next server frame as (first byte, payload), or None at EOF.
     /// A frame a server must not send fails the test.
     pub fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {

@@ -97,7 +97,13 @@ impl Worker {
             self.handle_session_events(key);
             self.print_trace(key);
             self.settle_inflight(key);
-            if !self.release_if_finished(key) || (start < read && !self.flush(key)) {
+            if !self.release_if_finished(key) {
+                return false;
+            }
+            // A pong goes out before more is read: the next read's ping would
+            // otherwise replace it, and a client that reads gets every ping answered.
+            let pong_waiting = self.slots[key].session.out.pong_waiting();
+            if (start < read || pong_waiting) && !self.flush(key) {
                 return false;
             }
         }
