@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub mod args;
-pub mod backplane;
-pub mod units;
+pub(crate) mod backplane;
+pub(crate) mod units;
 
 pub use self::args::ServeArgs;
 
