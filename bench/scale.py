@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""`make bench-scale`: `wsrelay bench scale` at several connection counts.
+
+Each point starts its own Redis and relays (R = ceil(N / 15,000), `--reuse-port
+--backplane`) and load-generator processes, and prints one JSON line. The
+lines are kept in bench/scale-results.jsonl (one per connection count; a new
+run of a count replaces the old one), from which the results section of
+docs/scaling.md and docs/scaling.png are rewritten.
+
+    bench/scale.sh                          # 25,000, 100,000 and 250,000
+    CONNECTIONS=1000000 bench/scale.sh      # one point, added to the others
+    bench/scale.sh --from-results           # only rewrite the section and plot
+"""
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.dont_write_bytecode = True
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "scale-results.jsonl"
+DOC = REPO / "docs" / "scaling.md"
+PLOT = REPO / "docs" / "scaling.png"
+BEGIN = "<!-- bench-scale results: written by `make bench-scale` (bench/scale.py); do not edit by hand -->"
+END = "<!-- end of bench-scale results -->"
+DEFAULT_POINTS = (25_000, 100_000, 250_000)
+# The run stops itself after 30 min (`--timeout`); this only backs that up.
+WALL_LIMIT_S = 40 * 60
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", type=Path, default=REPO / "target" / "release" / "wsrelay")
+    parser.add_argument("--from-results", action="store_true", help="only rewrite the section and the plot")
+    return parser.parse_args()
+
+
+def log(message):
+    print(f"[bench-scale {datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_point(binary, connections):
+    """One `wsrelay bench scale` run; always returns a record."""
+    argv = [str(binary), "bench", "scale", "--connections", str(connections), "--json-only"]
+    record = {
+        "connections": connections,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": (f"CONNECTIONS={connections} " if os.environ.get("CONNECTIONS") else "") + "make bench-scale",
+        "argv": " ".join(["wsrelay", *argv[1:]]),
+        "commit": git("rev-parse", "--short", "HEAD"),
+    }
+    started = time.monotonic()
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, text=True, timeout=WALL_LIMIT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        record["error"] = f"still running after {WALL_LIMIT_S} s; killed"
+        return record
+    record["wall_s"] = round(time.monotonic() - started, 1)
+    lines = [line for line in done.stdout.splitlines() if line.startswith('{"scenario":')]
+    record["result"] = json.loads(lines[-1]) if lines else None
+    if done.returncode != 0:
+        record["error"] = f"exited with {done.returncode}"
+    return record
+
+
+def git(*args):
+    try:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown")
+    mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal:"))
+    return f"{cpu}, {os.cpu_count()} cores, {mem_kib / 1024 / 1024:.1f} GiB RAM, Linux {platform.release()}"
+
+
+def load_results():
+    if not RESULTS.exists():
+        return {}
+    records = (json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip())
+    return {record["connections"]: record for record in records}
+
+
+def save_results(records):
+    lines = [json.dumps(records[key]) + "\n" for key in sorted(records)]
+    RESULTS.write_text("".join(lines))
+
+
+def fmt(value, pattern="{:,.0f}"):
+    return "-" if value is None else pattern.format(value)
+
+
+def row(record):
+    r = record.get("result") or {}
+    sent = r.get("sent", 0)
+    status = "ok" if r.get("all_received") and "error" not in record else "; ".join(
+        (r.get("problems") or [])[:2]) or record.get("error", "failed")
+    return "| " + " | ".join([
+        f"{record['connections']:,}",
+        fmt(r.get("relays")),
+        fmt(r.get("client_processes")),
+        fmt(r.get("connections")),
+        fmt(r.get("open_ms") and r["open_ms"] / 1000, "{:,.1f} s"),
+        f"{fmt(r.get('relay_connections_min'))} .. {fmt(r.get('relay_connections_max'))}",
+        f"{fmt(r.get('delivered'))} / {fmt(r.get('expected'))} ({sent} msg)",
+        fmt(r.get("publish_to_all_ms"), "{:,.0f} ms"),
+        fmt(r.get("p50_ms"), "{:,.0f} ms"),
+        fmt(r.get("p99_ms"), "{:,.0f} ms"),
+        fmt(r.get("max_ms"), "{:,.0f} ms"),
+        fmt(r.get("relay_rss_kib") and r["relay_rss_kib"] / 1024, "{:,.0f} MiB"),
+        fmt(r.get("sockstat_mem_pages")),
+        fmt(r.get("bytes_per_connection"), "{:,.0f} B"),
+        fmt(r.get("slab_growth_kib") and r["slab_growth_kib"] / 1024, "{:,.0f} MiB"),
+        f"{fmt(r.get('redis_cpu_ms'), '{:,.0f}')} / {fmt(r.get('redis_cpu_delivery_ms'), '{:,.0f}')} ms",
+        fmt(r.get("redis_publish_calls")),
+        status,
+    ]) + " |"
+
+
+def section(records):
+    header = ("| connections | relays | load processes | opened | time to open | per relay | received / expected "
+              "| HTTP publish to all | p50 | p99 | max | relay RSS | sockstat mem (pages) | bytes/conn "
+              "| Slab growth | Redis CPU run / delivery | Redis PUBLISH | result |")
+    lines = [
+        BEGIN,
+        "",
+        f"- Machine: {machine()}, 20,000 descriptors per process; shared with other jobs while measured.",
+        "- Commands: " + "; ".join(sorted({f"`{r['command']}` ran `{r['argv']}` ({r['date']}, commit {r['commit']})"
+                                            for r in records.values()})),
+        "",
+        header,
+        "|" + "---|" * (header.count("|") - 1),
+        *[row(records[key]) for key in sorted(records)],
+        "",
+        "![time to reach every connection and memory per connection](scaling.png)",
+        "",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_doc(records):
+    text = DOC.read_text()
+    if BEGIN not in text or END not in text:
+        sys.exit(f"{DOC} has no bench-scale results markers")
+    before, rest = text.split(BEGIN, 1)
+    after = rest.split(END, 1)[1]
+    DOC.write_text(before + section(records) + after)
+
+
+def write_plot(records):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [records[key]["result"] for key in sorted(records)
+              if (records[key].get("result") or {}).get("all_received")]
+    if not points:
+        log("no complete point to plot")
+        return
+    counts = [p["connections"] for p in points]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.plot(counts, [p["publish_to_all_ms"] / 1000 for p in points], "o-", label="HTTP publish to all")
+    left.plot(counts, [p["max_ms"] / 1000 for p in points], "s-", label="slowest message to all (max)")
+    left.plot(counts, [p["p50_ms"] / 1000 for p in points], "^--", label="p50 delivery")
+    left.set_title("time to reach every connection")
+    left.set_ylabel("seconds")
+    right.plot(counts, [p["bytes_per_connection"] for p in points], "o-",
+               label="all-in: (relay RSS + sockstat mem) / conn")
+    right.plot(counts, [p["relay_rss_kib"] * 1024 / p["connections"] for p in points], "s--",
+               label="relay RSS / conn")
+    right.plot(counts, [p["slab_growth_kib"] * 1024 / p["connections"] for p in points], "^:",
+               label="kernel Slab growth / conn (both ends)")
+    right.set_title("memory per connection")
+    right.set_ylabel("bytes")
+    for axis in (left, right):
+        axis.set_xlabel("connections")
+        axis.set_xscale("log")
+        axis.set_ylim(bottom=0)
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=90)
+
+
+def main():
+    args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    records = load_results()
+    failed = False
+    if not args.from_results:
+        wanted = os.environ.get("CONNECTIONS")
+        points = [int(wanted)] if wanted else list(DEFAULT_POINTS)
+        for connections in points:
+            log(f"{connections:,} connections ...")
+            record = run_point(args.bin, connections)
+            result = record.get("result") or {}
+            log(f"{connections:,}: {row(record)}")
+            failed |= "error" in record or not result.get("all_received")
+            records[connections] = record
+            save_results(records)
+    write_doc(records)
+    write_plot(records)
+    log(f"wrote {DOC.relative_to(REPO)}, {PLOT.relative_to(REPO)} and {RESULTS.relative_to(REPO)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
