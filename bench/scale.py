@@ -102,47 +102,68 @@ def fmt(value, pattern="{:,.0f}"):
     return "-" if value is None else pattern.format(value)
 
 
-def row(record):
+def status(record):
     r = record.get("result") or {}
-    sent = r.get("sent", 0)
-    status = "ok" if r.get("all_received") and "error" not in record else "; ".join(
-        (r.get("problems") or [])[:2]) or record.get("error", "failed")
-    return "| " + " | ".join([
-        f"{record['connections']:,}",
-        fmt(r.get("relays")),
-        fmt(r.get("client_processes")),
-        fmt(r.get("connections")),
-        fmt(r.get("open_ms") and r["open_ms"] / 1000, "{:,.1f} s"),
-        f"{fmt(r.get('relay_connections_min'))} .. {fmt(r.get('relay_connections_max'))}",
-        f"{fmt(r.get('delivered'))} / {fmt(r.get('expected'))} ({sent} msg)",
-        fmt(r.get("publish_to_all_ms"), "{:,.0f} ms"),
-        fmt(r.get("p50_ms"), "{:,.0f} ms"),
-        fmt(r.get("p99_ms"), "{:,.0f} ms"),
-        fmt(r.get("max_ms"), "{:,.0f} ms"),
-        fmt(r.get("relay_rss_kib") and r["relay_rss_kib"] / 1024, "{:,.0f} MiB"),
-        fmt(r.get("sockstat_mem_pages")),
-        fmt(r.get("bytes_per_connection"), "{:,.0f} B"),
-        fmt(r.get("slab_growth_kib") and r["slab_growth_kib"] / 1024, "{:,.0f} MiB"),
-        f"{fmt(r.get('redis_cpu_ms'), '{:,.0f}')} / {fmt(r.get('redis_cpu_delivery_ms'), '{:,.0f}')} ms",
-        fmt(r.get("redis_publish_calls")),
-        status,
-    ]) + " |"
+    if r.get("all_received") and "error" not in record:
+        return "ok"
+    return "; ".join((r.get("problems") or [])[:2]) or record.get("error", "failed")
+
+
+def mib(kib):
+    return None if kib is None else kib / 1024
+
+
+# One row per figure: (label, function of the JSON line).
+ROWS = (
+    ("relays / load processes", lambda r: f"{fmt(r.get('relays'))} / {fmt(r.get('client_processes'))}"),
+    ("connections opened", lambda r: fmt(r.get("connections"))),
+    ("time to open them", lambda r: fmt(r.get("open_ms") and r["open_ms"] / 1000, "{:,.1f} s")),
+    ("connections per relay", lambda r: f"{fmt(r.get('relay_connections_min'))} .. "
+                                         f"{fmt(r.get('relay_connections_max'))}"),
+    ("received / expected", lambda r: f"{fmt(r.get('delivered'))} / {fmt(r.get('expected'))}"),
+    ("every connection got every message", lambda r: "yes" if r.get("all_received") else "no"),
+    ("HTTP publish to all", lambda r: fmt(r.get("publish_to_all_ms"), "{:,.0f} ms")),
+    ("publish to delivery p50", lambda r: fmt(r.get("p50_ms"), "{:,.0f} ms")),
+    ("publish to delivery p99", lambda r: fmt(r.get("p99_ms"), "{:,.0f} ms")),
+    ("publish to delivery max", lambda r: fmt(r.get("max_ms"), "{:,.0f} ms")),
+    ("relay RSS, summed", lambda r: fmt(mib(r.get("relay_rss_kib")), "{:,.0f} MiB")),
+    ("sockstat TCP mem (pages): before / held", lambda r: f"{fmt(r.get('sockstat_mem_pages_before'))} / "
+                                                           f"{fmt(r.get('sockstat_mem_pages'))}"),
+    ("**bytes per connection** (RSS + sockstat)", lambda r: fmt(r.get("bytes_per_connection"), "**{:,.0f} B**")),
+    ("kernel Slab growth (not in the above)", lambda r: fmt(mib(r.get("slab_growth_kib")), "{:,.0f} MiB")),
+    ("relay CPU, delivery", lambda r: fmt(r.get("relay_cpu_delivery_ms"), "{:,.0f} ms")),
+    ("Redis CPU: run / delivery", lambda r: f"{fmt(r.get('redis_cpu_ms'))} / "
+                                            f"{fmt(r.get('redis_cpu_delivery_ms'))} ms"),
+    ("Redis PUBLISH calls", lambda r: fmt(r.get("redis_publish_calls"))),
+)
+
+
+def summary(record):
+    r = record.get("result") or {}
+    return ", ".join(f"{label.strip('*')}: {cell(r).replace('**', '')}" for label, cell in ROWS[1:10])
+
+
+def table(records):
+    keys = sorted(records)
+    lines = ["| | " + " | ".join(f"{key:,}" for key in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for label, cell in ROWS:
+        lines.append(f"| {label} | " + " | ".join(cell(records[key].get("result") or {}) for key in keys) + " |")
+    lines.append("| result | " + " | ".join(status(records[key]) for key in keys) + " |")
+    return lines
 
 
 def section(records):
-    header = ("| connections | relays | load processes | opened | time to open | per relay | received / expected "
-              "| HTTP publish to all | p50 | p99 | max | relay RSS | sockstat mem (pages) | bytes/conn "
-              "| Slab growth | Redis CPU run / delivery | Redis PUBLISH | result |")
+    commands = sorted({f"`{r['command']}` ran `{r['argv']}` ({r['date']}, commit {r['commit']}, {r.get('wall_s', '-')} s)"
+                       for r in records.values()})
     lines = [
         BEGIN,
         "",
-        f"- Machine: {machine()}, 20,000 descriptors per process; shared with other jobs while measured.",
-        "- Commands: " + "; ".join(sorted({f"`{r['command']}` ran `{r['argv']}` ({r['date']}, commit {r['commit']})"
-                                            for r in records.values()})),
+        f"Machine: {machine()}, 20,000 descriptors per process; shared with other jobs while measured "
+        "(sockstat and Slab are host-wide, so their figures include the other jobs' sockets).",
         "",
-        header,
-        "|" + "---|" * (header.count("|") - 1),
-        *[row(records[key]) for key in sorted(records)],
+        *[f"- {command}" for command in commands],
+        "",
+        *table(records),
         "",
         "![time to reach every connection and memory per connection](scaling.png)",
         "",
@@ -208,7 +229,7 @@ def main():
             log(f"{connections:,} connections ...")
             record = run_point(args.bin, connections)
             result = record.get("result") or {}
-            log(f"{connections:,}: {row(record)}")
+            log(f"{connections:,}: {status(record)}; {summary(record)}")
             failed |= "error" in record or not result.get("all_received")
             records[connections] = record
             save_results(records)

@@ -49,6 +49,7 @@ pub fn run(args: ScaleArgs) -> Result<bool, String> {
     let shares = split_evenly(requested, plan_processes(args.procs, 1, requested));
     let mut report = new_report(&args, &shares);
     let slab_before = host::meminfo_kib("Slab");
+    report.sockstat_mem_pages_before = host::Sockstat::read().tcp_mem_pages;
     let plan = ClusterPlan {
         relays: args.relay_count(),
         relay_workers: args.relay_workers,

@@ -43,7 +43,10 @@ pub struct ScaleReport {
     pub max_ms: Option<f64>,
     /// VmRSS summed over the relays with every connection open, KiB.
     pub relay_rss_kib: u64,
-    /// /proc/net/sockstat TCP `mem` (pages), all sockets of the host.
+    /// /proc/net/sockstat TCP `mem` (pages) before the run: the host's other sockets.
+    pub sockstat_mem_pages_before: u64,
+    /// /proc/net/sockstat TCP `mem` (pages) with every connection open, all
+    /// sockets of the host.
     pub sockstat_mem_pages: u64,
     /// Bytes per page.
     pub page_size: u64,
@@ -127,8 +130,9 @@ impl ScaleReport {
             (
                 "sockstat TCP mem".into(),
                 format!(
-                    "{} pages (limit {})",
+                    "{} pages (before {}, limit {})",
                     self.sockstat_mem_pages,
+                    self.sockstat_mem_pages_before,
                     or_dash(self.tcp_mem_limit_pages)
                 ),
             ),
