@@ -153,8 +153,8 @@ def table(records):
 
 
 def section(records):
-    commands = sorted({f"`{r['command']}` ran `{r['argv']}` ({r['date']}, commit {r['commit']}, {r.get('wall_s', '-')} s)"
-                       for r in records.values()})
+    commands = [f"`{r['command']}` ran `{r['argv']}` ({r['date']}, commit {r['commit']}, {r.get('wall_s', '-')} s)"
+                for r in (records[key] for key in sorted(records))]
     lines = [
         BEGIN,
         "",
