@@ -120,6 +120,7 @@ ROWS = (
     ("time to open them", lambda r: fmt(r.get("open_ms") and r["open_ms"] / 1000, "{:,.1f} s")),
     ("connections per relay", lambda r: f"{fmt(r.get('relay_connections_min'))} .. "
                                          f"{fmt(r.get('relay_connections_max'))}"),
+    ("held by the relays before the publish", lambda r: fmt(r.get("held_before_publish"))),
     ("received / expected", lambda r: f"{fmt(r.get('delivered'))} / {fmt(r.get('expected'))}"),
     ("every connection got every message", lambda r: "yes" if r.get("all_received") else "no"),
     ("HTTP publish to all", lambda r: fmt(r.get("publish_to_all_ms"), "{:,.0f} ms")),
@@ -129,18 +130,23 @@ ROWS = (
     ("relay RSS, summed", lambda r: fmt(mib(r.get("relay_rss_kib")), "{:,.0f} MiB")),
     ("sockstat TCP mem (pages): before / held", lambda r: f"{fmt(r.get('sockstat_mem_pages_before'))} / "
                                                            f"{fmt(r.get('sockstat_mem_pages'))}"),
+    ("sockstat TCP mem (pages): peak in delivery", lambda r: fmt(r.get("sockstat_mem_pages_peak"))),
     ("**bytes per connection** (RSS + sockstat)", lambda r: fmt(r.get("bytes_per_connection"), "**{:,.0f} B**")),
     ("kernel Slab growth (not in the above)", lambda r: fmt(mib(r.get("slab_growth_kib")), "{:,.0f} MiB")),
     ("relay CPU, delivery", lambda r: fmt(r.get("relay_cpu_delivery_ms"), "{:,.0f} ms")),
     ("Redis CPU: run / delivery", lambda r: f"{fmt(r.get('redis_cpu_ms'))} / "
                                             f"{fmt(r.get('redis_cpu_delivery_ms'))} ms"),
     ("Redis PUBLISH calls", lambda r: fmt(r.get("redis_publish_calls"))),
+    ("closed by the relays' idle timeout", lambda r: fmt(r.get("idle_closed"))),
+    ("accept-queue drops / receive-memory drops", lambda r: f"{fmt(r.get('listen_overflows'))} / "
+                                                             f"{fmt(r.get('rcvq_drops'))}"),
+    ("time under TCP memory pressure", lambda r: fmt(r.get("tcp_memory_pressure_ms"), "{:,.0f} ms")),
 )
 
 
 def summary(record):
     r = record.get("result") or {}
-    return ", ".join(f"{label.strip('*')}: {cell(r).replace('**', '')}" for label, cell in ROWS[1:10])
+    return ", ".join(f"{label.strip('*')}: {cell(r).replace('**', '')}" for label, cell in ROWS[1:11])
 
 
 def table(records):

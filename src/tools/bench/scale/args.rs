@@ -21,6 +21,10 @@ pub struct ScaleArgs {
     /// Worker threads per relay.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub relay_workers: u32,
+    /// One more `wsrelay serve` flag for every relay (repeatable), e.g.
+    /// `--relay-arg=--idle-timeout=10m`.
+    #[arg(long = "relay-arg", allow_hyphen_values = true)]
+    pub relay_args: Vec<String>,
     /// The Redis server program, started on a free port for the run.
     #[arg(long, default_value = "redis-server")]
     pub redis_server: PathBuf,
@@ -91,6 +95,19 @@ mod tests {
         );
         let smoke = parse(&["--connections", "20000", "--relays", "3"]).unwrap();
         assert_eq!(smoke.relay_count(), 3);
+        assert!(smoke.relay_args.is_empty());
+        let relaxed = parse(&[
+            "--connections",
+            "5",
+            "--relay-arg=--ping-interval=5m",
+            "--relay-arg",
+            "--idle-timeout=15m",
+        ])
+        .unwrap();
+        assert_eq!(
+            relaxed.relay_args,
+            ["--ping-interval=5m", "--idle-timeout=15m"]
+        );
     }
 
     #[test]

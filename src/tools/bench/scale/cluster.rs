@@ -22,6 +22,8 @@ pub struct ClusterPlan {
     pub relays: usize,
     /// Worker threads per relay.
     pub relay_workers: u32,
+    /// More `wsrelay serve` flags for every relay.
+    pub relay_args: Vec<String>,
     /// The Redis server program.
     pub redis_server: PathBuf,
 }
@@ -33,8 +35,8 @@ pub struct RelayState {
     pub connections: u64,
     /// `wsrelay_backplane_subscriptions`.
     pub subscriptions: u64,
-    /// `wsrelay_backplane_up`.
-    pub backplane_up: bool,
+    /// `wsrelay_idle_closed_total`.
+    pub idle_closed: u64,
 }
 
 /// Redis and the relays, running.
@@ -213,7 +215,7 @@ fn relay_state(admin: SocketAddr) -> Option<RelayState> {
     Some(RelayState {
         connections: value("wsrelay_connections") as u64,
         subscriptions: value("wsrelay_backplane_subscriptions") as u64,
-        backplane_up: value("wsrelay_backplane_up") > 0.0,
+        idle_closed: value("wsrelay_idle_closed_total") as u64,
     })
 }
 
@@ -245,6 +247,7 @@ fn spawn_relay(
         .args(["--workers", &plan.relay_workers.to_string()])
         .args(["--backplane", &format!("redis://{redis}")])
         .args(["--admin-listen", &admin.to_string()])
+        .args(&plan.relay_args)
         .env("RUST_LOG", "warn");
     spawn_quiet(command)
 }

@@ -8,14 +8,15 @@ use super::super::pool::AgentPool;
 use super::super::procstats::ServerProbe;
 use super::super::publisher::{PUBLISHER_TOKEN, Publisher, stamp};
 use super::super::report::round3;
-use super::cluster::Cluster;
+use super::cluster::{Cluster, RelayState};
+use super::host::Sockstat;
 use super::report::ScaleReport;
 use super::{ROOM, ScaleArgs, wire};
 use mio::{Events, Poll};
 use std::time::{Duration, Instant};
 
-/// Longest wait for the relays' subscriptions.
-const SUBSCRIBE_WAIT: Duration = Duration::from_secs(60);
+/// How often the kernel's TCP buffer memory is sampled while messages travel.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 /// Longest wait for one phase (the HTTP publish, the burst) to reach everyone.
 const DELIVERY_WAIT: Duration = Duration::from_secs(300);
 
@@ -24,9 +25,9 @@ const DELIVERY_WAIT: Duration = Duration::from_secs(300);
 pub struct Delivered {
     sent: u64,
     publish_to_all_ms: Option<f64>,
-    relay_connections: (u64, u64),
     redis_cpu_ms: Option<f64>,
     relay_cpu_ms: Option<f64>,
+    sockstat_peak: u64,
     problems: Vec<String>,
 }
 
@@ -41,16 +42,6 @@ pub fn run(
     deadline: Instant,
 ) -> Delivered {
     let mut out = Delivered::default();
-    match cluster.wait_subscribed(deadline.min(Instant::now() + SUBSCRIBE_WAIT)) {
-        Ok(states) => {
-            let held = states.iter().map(|state| state.connections);
-            out.relay_connections = (held.clone().min().unwrap_or(0), held.max().unwrap_or(0));
-        }
-        Err(error) => {
-            out.problems.push(error);
-            return out;
-        }
-    }
     let mut poll = match Poll::new() {
         Ok(poll) => poll,
         Err(error) => {
@@ -113,7 +104,7 @@ fn publish_and_burst(
     out.sent = 1;
     sender.count_sent_elsewhere(1);
     let limit = deadline.min(Instant::now() + DELIVERY_WAIT);
-    if !wait_low_water(pool, book, 1, limit) {
+    if !wait_low_water(pool, book, 1, limit, &mut out.sockstat_peak) {
         out.problems
             .push("the HTTP publish did not reach every connection in time".into());
         return;
@@ -129,7 +120,7 @@ fn publish_and_burst(
     }
     out.sent = sender.sent();
     let limit = deadline.min(Instant::now() + DELIVERY_WAIT);
-    if !wait_low_water(pool, book, out.sent, limit) {
+    if !wait_low_water(pool, book, out.sent, limit, &mut out.sockstat_peak) {
         out.problems
             .push("the client's messages did not reach every connection in time".into());
     }
@@ -151,17 +142,30 @@ fn flush(poll: &mut Poll, sender: &mut Publisher, limit: Instant) {
     }
 }
 
-/// Waits until every live connection has received every message below `low`.
-fn wait_low_water(pool: &AgentPool, book: &mut AgentBook, low: u64, limit: Instant) -> bool {
+/// Waits until every live connection has received every message below `low`,
+/// keeping the peak of the kernel's TCP buffer memory meanwhile.
+fn wait_low_water(
+    pool: &AgentPool,
+    book: &mut AgentBook,
+    low: u64,
+    limit: Instant,
+    peak: &mut u64,
+) -> bool {
+    let mut next_sample = Instant::now();
     while book.low_water() < low {
         let now = Instant::now();
+        if now >= next_sample {
+            *peak = (*peak).max(Sockstat::read().tcp_mem_pages);
+            next_sample = now + SAMPLE_EVERY;
+        }
         if now >= limit {
             return false;
         }
-        if let Some(event) = pool.next_event(limit.min(now + Duration::from_millis(100))) {
+        if let Some(event) = pool.next_event(limit.min(now + SAMPLE_EVERY)) {
             book.absorb(event);
         }
     }
+    *peak = (*peak).max(Sockstat::read().tcp_mem_pages);
     true
 }
 
@@ -173,11 +177,19 @@ fn cpu_now(cluster: &Cluster) -> (Option<f64>, Option<f64>) {
     (redis, relays.map(|all| all.iter().sum()))
 }
 
+/// How the connections sat on the relays once every one was open.
+pub fn record_relays(states: &[RelayState], report: &mut ScaleReport) {
+    let held = states.iter().map(|state| state.connections);
+    report.relay_connections_min = held.clone().min().unwrap_or(0);
+    report.relay_connections_max = held.clone().max().unwrap_or(0);
+    report.held_before_publish = held.sum();
+}
+
 /// Copies the figures into the report.
 pub fn record(delivered: &Delivered, report: &mut ScaleReport) {
     report.sent = delivered.sent;
     report.publish_to_all_ms = delivered.publish_to_all_ms;
-    (report.relay_connections_min, report.relay_connections_max) = delivered.relay_connections;
+    report.sockstat_mem_pages_peak = delivered.sockstat_peak;
     report.redis_cpu_delivery_ms = delivered.redis_cpu_ms;
     report.relay_cpu_delivery_ms = delivered.relay_cpu_ms;
     report.problems.extend(delivered.problems.iter().cloned());

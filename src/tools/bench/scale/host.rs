@@ -36,6 +36,84 @@ pub fn parse_sockstat(text: &str) -> Option<Sockstat> {
     })
 }
 
+/// Counters of /proc/net/netstat's TcpExt lines that say which kernel limit a
+/// run ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpExt {
+    /// `TCPMemoryPressuresChrono`: ms spent above net.ipv4.tcp_mem's pressure mark.
+    pub memory_pressure_ms: u64,
+    /// `ListenOverflows`: connections dropped because an accept queue was full.
+    pub listen_overflows: u64,
+    /// `TCPRcvQDrop`: packets dropped because a socket could not get receive memory.
+    pub rcvq_drops: u64,
+}
+
+impl TcpExt {
+    /// The host's counters now; zeros when the file cannot be read.
+    pub fn read() -> Self {
+        fs::read_to_string("/proc/net/netstat")
+            .map(|text| parse_tcp_ext(&text))
+            .unwrap_or_default()
+    }
+
+    /// Writes the growth since `before` into the report.
+    pub fn since(&self, before: &TcpExt, report: &mut super::report::ScaleReport) {
+        report.tcp_memory_pressure_ms = self
+            .memory_pressure_ms
+            .saturating_sub(before.memory_pressure_ms);
+        report.listen_overflows = self
+            .listen_overflows
+            .saturating_sub(before.listen_overflows);
+        report.rcvq_drops = self.rcvq_drops.saturating_sub(before.rcvq_drops);
+    }
+}
+
+/// The TcpExt counters of /proc/net/netstat (a line of names, then one of values).
+pub fn parse_tcp_ext(text: &str) -> TcpExt {
+    let mut lines = text.lines().filter(|line| line.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return TcpExt::default();
+    };
+    let counters: Vec<(&str, u64)> = names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .filter_map(|(name, value)| Some((name, value.parse().ok()?)))
+        .collect();
+    let get = |wanted: &str| {
+        counters
+            .iter()
+            .find(|(name, _)| *name == wanted)
+            .map_or(0, |(_, value)| *value)
+    };
+    TcpExt {
+        memory_pressure_ms: get("TCPMemoryPressuresChrono"),
+        listen_overflows: get("ListenOverflows"),
+        rcvq_drops: get("TCPRcvQDrop"),
+    }
+}
+
+/// The host's figures before a run, to measure its growth against.
+#[derive(Debug, Clone, Copy)]
+pub struct Baseline {
+    /// meminfo `Slab`, KiB.
+    pub slab_kib: Option<u64>,
+    /// sockstat's TCP figures.
+    pub sockstat: Sockstat,
+    /// netstat's TcpExt counters.
+    pub tcp_ext: TcpExt,
+}
+
+impl Baseline {
+    /// The figures now.
+    pub fn read() -> Self {
+        Self {
+            slab_kib: meminfo_kib("Slab"),
+            sockstat: Sockstat::read(),
+            tcp_ext: TcpExt::read(),
+        }
+    }
+}
+
 /// A field of /proc/meminfo, in KiB.
 pub fn meminfo_kib(name: &str) -> Option<u64> {
     let text = fs::read_to_string("/proc/meminfo").ok()?;
@@ -142,6 +220,22 @@ mod tests {
         );
         assert_eq!(parse_sockstat("UDP: inuse 0 mem 0\n"), None);
         assert!(Sockstat::read().tcp_inuse <= 10_000_000);
+    }
+
+    #[test]
+    fn reads_tcp_ext_counters() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows TCPRcvQDrop TCPMemoryPressuresChrono\n\
+                    TcpExt: 0 7647 315 117628\nIpExt: InNoRoutes\nIpExt: 0\n";
+        assert_eq!(
+            parse_tcp_ext(text),
+            TcpExt {
+                memory_pressure_ms: 117_628,
+                listen_overflows: 7647,
+                rcvq_drops: 315
+            }
+        );
+        assert_eq!(parse_tcp_ext(""), TcpExt::default());
+        let _ = TcpExt::read();
     }
 
     #[test]

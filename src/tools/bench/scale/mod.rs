@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 const ROOM: &str = "/bench-scale";
 /// Time agents get to report and exit after the run's own deadline.
 const GRACE: Duration = Duration::from_secs(10);
+/// Longest wait for the relays' subscriptions.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(60);
 /// How often free memory and the relays are checked while connections open.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 
@@ -48,11 +50,12 @@ pub fn run(args: ScaleArgs) -> Result<bool, String> {
     let requested = args.connections as usize;
     let shares = split_evenly(requested, plan_processes(args.procs, 1, requested));
     let mut report = new_report(&args, &shares);
-    let slab_before = host::meminfo_kib("Slab");
-    report.sockstat_mem_pages_before = host::Sockstat::read().tcp_mem_pages;
+    let before = host::Baseline::read();
+    report.sockstat_mem_pages_before = before.sockstat.tcp_mem_pages;
     let plan = ClusterPlan {
         relays: args.relay_count(),
         relay_workers: args.relay_workers,
+        relay_args: args.relay_args.clone(),
         redis_server: args.redis_server.clone(),
     };
     let mut cluster = Cluster::start(&plan, deadline)?;
@@ -73,25 +76,33 @@ pub fn run(args: ScaleArgs) -> Result<bool, String> {
         .map_err(|e| format!("cannot start agents: {e}"))?;
     let mut book = AgentBook::new(&shares);
     let spawned_ns = monotonic_ns();
-    let opening = open_all(&args, &pool, &mut book, &mut cluster, deadline);
-    match opening {
+    match open_all(&args, &pool, &mut book, &mut cluster, deadline) {
         Opening::Complete => {
             let ramp = book.ramp();
             report.connections = ramp.opened;
             report.failed = ramp.failed;
             report.open_ms =
                 round3(ramp.last_open_ns.saturating_sub(ramp.first_connect_ns) as f64 / 1e6);
-            let delivered = deliver::run(&args, &cluster, &target, &pool, &mut book, deadline);
-            deliver::record(&delivered, &mut report);
+            let subscribed = cluster.wait_subscribed(deadline.min(Instant::now() + SUBSCRIBE_WAIT));
+            measure_memory(&cluster, &before, &mut report);
+            match subscribed {
+                Ok(states) => {
+                    deliver::record_relays(&states, &mut report);
+                    let delivered =
+                        deliver::run(&args, &cluster, &target, &pool, &mut book, deadline);
+                    deliver::record(&delivered, &mut report);
+                }
+                Err(error) => report.problems.push(error),
+            }
         }
         Opening::Stopped(reason) => {
             report.connections = book.opened_so_far();
             report.failed = requested as u64 - report.connections;
             report.open_ms = round3(monotonic_ns().saturating_sub(spawned_ns) as f64 / 1e6);
             report.stopped_by = Some(reason);
+            measure_memory(&cluster, &before, &mut report);
         }
     }
-    measure_memory(&cluster, slab_before, &mut report);
     finish_agents(pool, &mut book, deadline, &mut report);
     report.redis_publish_calls = wire::redis_commands(cluster.redis_addr(), &["INFO commandstats"])
         .ok()
@@ -100,6 +111,13 @@ pub fn run(args: ScaleArgs) -> Result<bool, String> {
         .and_then(|r| r.cpu_ms())
         .zip(redis_cpu_start)
         .map(|(end, start)| round3(end - start));
+    report.idle_closed = cluster
+        .states()
+        .iter()
+        .flatten()
+        .map(|s| s.idle_closed)
+        .sum();
+    host::TcpExt::read().since(&before.tcp_ext, &mut report);
     cluster.stop();
     judge(&mut report);
     let details = RunDetails {
@@ -177,7 +195,7 @@ fn open_all(
 }
 
 /// Relay RSS, kernel socket memory and Slab growth, with the connections held.
-fn measure_memory(cluster: &Cluster, slab_before: Option<u64>, report: &mut ScaleReport) {
+fn measure_memory(cluster: &Cluster, before: &host::Baseline, report: &mut ScaleReport) {
     report.relay_rss_kib = cluster
         .relay_pids()
         .into_iter()
@@ -193,7 +211,7 @@ fn measure_memory(cluster: &Cluster, slab_before: Option<u64>, report: &mut Scal
         report.connections,
     );
     report.slab_growth_kib = host::meminfo_kib("Slab")
-        .zip(slab_before)
+        .zip(before.slab_kib)
         .map(|(now, before)| now as i64 - before as i64);
 }
 

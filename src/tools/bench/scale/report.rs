@@ -25,6 +25,8 @@ pub struct ScaleReport {
     pub relay_connections_min: u64,
     /// See `relay_connections_min`.
     pub relay_connections_max: u64,
+    /// Connections the relays held, summed, once every agent had opened its share.
+    pub held_before_publish: u64,
     /// Messages: one HTTP publish plus the client's messages.
     pub sent: u64,
     /// Messages received, summed over connections.
@@ -50,6 +52,8 @@ pub struct ScaleReport {
     pub sockstat_mem_pages: u64,
     /// Bytes per page.
     pub page_size: u64,
+    /// The highest sockstat `mem` seen while the messages travelled (pages).
+    pub sockstat_mem_pages_peak: u64,
     /// net.ipv4.tcp_mem's third field: the pages sockstat's `mem` may reach.
     pub tcp_mem_limit_pages: Option<u64>,
     /// /proc/net/sockstat TCP `inuse` (both ends of each connection).
@@ -67,6 +71,14 @@ pub struct ScaleReport {
     pub redis_publish_calls: Option<u64>,
     /// Relay CPU time summed over relays, from the HTTP publish to the last delivery, ms.
     pub relay_cpu_delivery_ms: Option<f64>,
+    /// Connections the relays closed for silence (`wsrelay_idle_closed_total`, summed).
+    pub idle_closed: u64,
+    /// Time the kernel spent under TCP memory pressure during the run, ms.
+    pub tcp_memory_pressure_ms: u64,
+    /// Connections dropped by full accept queues during the run.
+    pub listen_overflows: u64,
+    /// Packets dropped for want of socket receive memory during the run.
+    pub rcvq_drops: u64,
     /// What stopped the run before its end (memory floor, deadline), if anything.
     pub stopped_by: Option<String>,
     /// Host limits and what the run needed of them.
@@ -122,6 +134,10 @@ impl ScaleReport {
                 "received / expected".into(),
                 format!("{} / {}", self.delivered, self.expected),
             ),
+            (
+                "held before the publish".into(),
+                self.held_before_publish.to_string(),
+            ),
             ("HTTP publish to all".into(), ms(self.publish_to_all_ms)),
             ("delivery p50".into(), ms(self.p50_ms)),
             ("delivery p99".into(), ms(self.p99_ms)),
@@ -130,9 +146,10 @@ impl ScaleReport {
             (
                 "sockstat TCP mem".into(),
                 format!(
-                    "{} pages (before {}, limit {})",
+                    "{} pages (before {}, peak {}, limit {})",
                     self.sockstat_mem_pages,
                     self.sockstat_mem_pages_before,
+                    self.sockstat_mem_pages_peak,
                     or_dash(self.tcp_mem_limit_pages)
                 ),
             ),
@@ -161,6 +178,14 @@ impl ScaleReport {
                 or_dash(self.redis_publish_calls),
             ),
         ];
+        rows.push((
+            "idle-closed / accept drops".into(),
+            format!("{} / {}", self.idle_closed, self.listen_overflows),
+        ));
+        rows.push((
+            "TCP memory pressure / drops".into(),
+            format!("{} ms / {}", self.tcp_memory_pressure_ms, self.rcvq_drops),
+        ));
         for limit in &self.limits {
             let mark = if limit.short() { " SHORT" } else { "" };
             rows.push((
