@@ -3,12 +3,14 @@
 
 Each point starts its own Redis and relays (R = ceil(N / 15,000), `--reuse-port
 --backplane`) and load-generator processes, and prints one JSON line. The
-lines are kept in bench/scale-results.jsonl (one per connection count; a new
-run of a count replaces the old one), from which the results section of
-docs/scaling.md and docs/scaling.png are rewritten.
+lines are kept in bench/scale-results.jsonl (one per connection count and
+$SCALE_ARGS; a new run of the same replaces the old one), from which the
+results section of docs/scaling.md and docs/scaling.png are rewritten.
 
     bench/scale.sh                          # 25,000, 100,000 and 250,000
     CONNECTIONS=1000000 bench/scale.sh      # one point, added to the others
+    SCALE_ARGS='--relay-arg=--idle-timeout=25m' CONNECTIONS=1000000 bench/scale.sh
+                                            # more `wsrelay bench scale` flags
     bench/scale.sh --from-results           # only rewrite the section and plot
 """
 
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import signal
 import subprocess
 import sys
@@ -47,13 +50,17 @@ def log(message):
     print(f"[bench-scale {datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run_point(binary, connections):
-    """One `wsrelay bench scale` run; always returns a record."""
-    argv = [str(binary), "bench", "scale", "--connections", str(connections), "--json-only"]
+def run_point(binary, connections, extra):
+    """One `wsrelay bench scale` run with `extra` flags; always returns a record."""
+    argv = [str(binary), "bench", "scale", "--connections", str(connections), *shlex.split(extra), "--json-only"]
+    settings = [f"SCALE_ARGS={shlex.quote(extra)}"] if extra else []
+    if os.environ.get("CONNECTIONS"):
+        settings.append(f"CONNECTIONS={connections}")
     record = {
         "connections": connections,
+        "args": extra,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": (f"CONNECTIONS={connections} " if os.environ.get("CONNECTIONS") else "") + "make bench-scale",
+        "command": " ".join([*settings, "make bench-scale"]),
         "argv": " ".join(["wsrelay", *argv[1:]]),
         "commit": git("rev-parse", "--short", "HEAD"),
     }
@@ -86,11 +93,15 @@ def machine():
     return f"{cpu}, {os.cpu_count()} cores, {mem_kib / 1024 / 1024:.1f} GiB RAM, Linux {platform.release()}"
 
 
+def key_of(record):
+    return record["connections"], record.get("args", "")
+
+
 def load_results():
     if not RESULTS.exists():
         return {}
     records = (json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip())
-    return {record["connections"]: record for record in records}
+    return {key_of(record): record for record in records}
 
 
 def save_results(records):
@@ -149,9 +160,14 @@ def summary(record):
     return ", ".join(f"{label.strip('*')}: {cell(r).replace('**', '')}" for label, cell in ROWS[1:11])
 
 
+def letter(index):
+    return f"({chr(ord('a') + index)})"
+
+
 def table(records):
     keys = sorted(records)
-    lines = ["| | " + " | ".join(f"{key:,}" for key in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    header = [f"{letter(i)} {connections:,}" for i, (connections, _) in enumerate(keys)]
+    lines = ["| | " + " | ".join(header) + " |", "|---" * (len(keys) + 1) + "|"]
     for label, cell in ROWS:
         lines.append(f"| {label} | " + " | ".join(cell(records[key].get("result") or {}) for key in keys) + " |")
     lines.append("| result | " + " | ".join(status(records[key]) for key in keys) + " |")
@@ -159,8 +175,8 @@ def table(records):
 
 
 def section(records):
-    commands = [f"`{r['command']}` ran `{r['argv']}` ({r['date']}, commit {r['commit']}, {r.get('wall_s', '-')} s)"
-                for r in (records[key] for key in sorted(records))]
+    commands = [f"{letter(i)} `{r['command']}` ran `{r['argv']}` ({r['date']}, commit {r['commit']}, "
+                f"{r.get('wall_s', '-')} s)" for i, r in enumerate(records[key] for key in sorted(records))]
     lines = [
         BEGIN,
         "",
@@ -193,11 +209,13 @@ def write_plot(records):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = [records[key]["result"] for key in sorted(records)
+    points = [(letter(i), records[key]["result"]) for i, key in enumerate(sorted(records))
               if (records[key].get("result") or {}).get("all_received")]
     if not points:
         log("no complete point to plot")
         return
+    labels = [label for label, _ in points]
+    points = [p for _, p in points]
     counts = [p["connections"] for p in points]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     left.plot(counts, [p["publish_to_all_ms"] / 1000 for p in points], "o-", label="HTTP publish to all")
@@ -214,7 +232,9 @@ def write_plot(records):
     right.set_title("memory per connection")
     right.set_ylabel("bytes")
     for axis in (left, right):
-        axis.set_xlabel("connections")
+        for label, count in zip(labels, counts):
+            axis.annotate(label, (count, 0), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8)
+        axis.set_xlabel("connections (letters: the columns of the table)")
         axis.set_xscale("log")
         axis.set_ylim(bottom=0)
         axis.grid(True, alpha=0.3)
@@ -231,13 +251,14 @@ def main():
     if not args.from_results:
         wanted = os.environ.get("CONNECTIONS")
         points = [int(wanted)] if wanted else list(DEFAULT_POINTS)
+        extra = os.environ.get("SCALE_ARGS", "").strip()
         for connections in points:
-            log(f"{connections:,} connections ...")
-            record = run_point(args.bin, connections)
+            log(f"{connections:,} connections {extra}...")
+            record = run_point(args.bin, connections, extra)
             result = record.get("result") or {}
             log(f"{connections:,}: {status(record)}; {summary(record)}")
             failed |= "error" in record or not result.get("all_received")
-            records[connections] = record
+            records[key_of(record)] = record
             save_results(records)
     write_doc(records)
     write_plot(records)

@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 . tests/external/lib.sh
 
 ensure_redis_server bench-scale
+# Every relay and load generator stays within 20,000 descriptors (what the
+# development host allows); as root this also lifts a lower hard limit.
+ulimit -n 20000 2>/dev/null || true
 "$CARGO" build --release --quiet
 bin="$TARGET/release/wsrelay"
 if [ "${1:-}" = --smoke ]; then
