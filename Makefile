@@ -1,7 +1,7 @@
 # wsrelay: the two set-up commands are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build test test-external test-prometheus test-backplane lint doc conformance e2e bench bench-quick fuzz trace clean
+.PHONY: run build test test-external test-prometheus test-backplane lint doc conformance e2e bench bench-quick bench-scale bench-scale-smoke fuzz trace clean
 
 ## run: build and start the relay on 0.0.0.0:8080 with the defaults
 run:
@@ -51,6 +51,14 @@ bench:
 ## bench-quick: a short smoke run of the same; report in bench/out/quick/
 bench-quick:
 	./bench/run.sh --quick
+
+## bench-scale: relays behind one port (--reuse-port, one Redis) holding 25k, 100k, 250k connections in one room (CONNECTIONS=N: that point alone); writes docs/scaling.md's results and docs/scaling.png
+bench-scale:
+	CARGO=$(CARGO) ./bench/scale.sh
+
+## bench-scale-smoke: the same with 3 relays and 20,000 connections, each receiving every message (CI)
+bench-scale-smoke:
+	CARGO=$(CARGO) ./bench/scale.sh --smoke
 
 ## fuzz: each cargo-fuzz target for FUZZ_SECONDS (default 60); needs `cargo install cargo-fuzz`; not in CI
 FUZZ_SECONDS ?= 60

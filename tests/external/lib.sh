@@ -36,3 +36,12 @@ run_ignored() {
   rm -f "$log"
   return "$status"
 }
+
+# ensure_redis_server WHO: installs Debian's redis-server when it is missing
+# (for make test-backplane and the bench-scale targets).
+ensure_redis_server() {
+  if ! command -v redis-server >/dev/null; then
+    echo "$1: installing redis-server"
+    apt_install redis-server
+  fi
+}

@@ -29,6 +29,9 @@ pub enum Scenario {
     Idle(IdleArgs),
     /// One publisher, N subscribers: report delivered messages/s, latency and losses.
     Fanout(FanoutArgs),
+    /// R relays with --reuse-port --backplane on one Redis, N connections in one room:
+    /// time to open, time to deliver to all, memory per connection.
+    Scale(super::scale::ScaleArgs),
     /// Internal: one client process driving a share of the connections.
     #[command(hide = true)]
     Agent(AgentArgs),
@@ -202,7 +205,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-fn parse_message_size(text: &str) -> Result<usize, String> {
+pub fn parse_message_size(text: &str) -> Result<usize, String> {
     let size = crate::config::units::parse_size(text)?;
     if !(MIN_MESSAGE_SIZE..=MAX_MESSAGE_SIZE).contains(&size) {
         return Err(format!(
@@ -239,7 +242,7 @@ pub fn split_evenly(total: usize, parts: usize) -> Vec<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use clap::Parser;
 
@@ -249,7 +252,8 @@ mod tests {
         bench: BenchArgs,
     }
 
-    fn parse(args: &[&str]) -> Result<Scenario, clap::Error> {
+    /// `wsrelay bench <args>` parsed (also for the scenarios in their own modules).
+    pub(in crate::tools::bench) fn parse(args: &[&str]) -> Result<Scenario, clap::Error> {
         Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
             .map(|cli| cli.bench.scenario)
     }

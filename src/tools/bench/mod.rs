@@ -20,6 +20,7 @@ mod progress;
 mod protocol;
 mod publisher;
 mod report;
+mod scale;
 mod socket;
 mod waits;
 mod window;
@@ -33,6 +34,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
     let outcome = match args.scenario {
         Scenario::Idle(idle_args) => idle::run(idle_args),
         Scenario::Fanout(fanout_args) => fanout::run(fanout_args),
+        Scenario::Scale(scale_args) => scale::run(scale_args),
         Scenario::Agent(agent_args) => return agent::run(agent_args),
     };
     match outcome {

@@ -76,13 +76,17 @@ impl Publisher {
         self.conn.pending_output()
     }
 
-    /// Queues the next message: send time (CLOCK_MONOTONIC ns) and sequence number,
-    /// big-endian, then padding.
+    /// Queues the next message (see [`stamp`]).
     pub fn publish(&mut self) {
-        self.payload[..8].copy_from_slice(&monotonic_ns().to_be_bytes());
-        self.payload[8..16].copy_from_slice(&self.sent.to_be_bytes());
+        stamp(&mut self.payload, self.sent);
         self.conn.queue_message(true, &self.payload);
         self.sent += 1;
+    }
+
+    /// Counts `count` messages that went out another way (an HTTP publish):
+    /// the next message continues their numbering.
+    pub fn count_sent_elsewhere(&mut self, count: u64) {
+        self.sent += count;
     }
 
     /// Writes what the kernel accepts now.
@@ -115,6 +119,13 @@ impl Publisher {
             }
         }
     }
+}
+
+/// Writes the send time (CLOCK_MONOTONIC ns) and sequence number `seq`,
+/// big-endian, into the first 16 bytes of `payload`; the rest is padding.
+pub fn stamp(payload: &mut [u8], seq: u64) {
+    payload[..8].copy_from_slice(&monotonic_ns().to_be_bytes());
+    payload[8..16].copy_from_slice(&seq.to_be_bytes());
 }
 
 fn record_failure(failure: &mut Option<String>, event: ConnEvent<'_>) {
