@@ -11,4 +11,5 @@ pub mod panics;
 pub mod server;
 pub mod signals;
 pub mod timers;
+pub mod tls;
 pub mod worker;

@@ -8,6 +8,7 @@ use crate::reactor::acceptor::{ACCEPTOR_WAKER, Acceptor, LISTENER};
 use crate::reactor::admin::{self, AdminServer, AdminState};
 use crate::reactor::backplane::{self, Backplane, BackplaneThreads};
 use crate::reactor::commands::{INBOX_CAPACITY, WorkerHandle, WorkerInbox};
+use crate::reactor::tls::{self, TlsServer};
 use crate::reactor::worker::{Shared, WAKER, Worker};
 use crate::rooms::Registry;
 use mio::net::TcpListener;
@@ -29,6 +30,7 @@ pub struct ServerHandle {
     threads: Vec<JoinHandle<io::Result<()>>>,
     admin: Option<AdminServer>,
     backplane: Option<BackplaneThreads>,
+    tls: Option<Arc<TlsServer>>,
 }
 
 /// Pending connections the kernel may queue for `accept` (it caps this at
@@ -68,6 +70,7 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
 /// Binds the listener and starts the acceptor and worker threads.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
     let config = Arc::new(config);
+    let tls = start_tls(&config)?;
     let listener = bind(config.listen.addr, config.scale.reuse_port)?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(Stats::new(config.listen.workers));
@@ -113,6 +116,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
             guards: guards.clone(),
             trace_numbers: trace_numbers.clone(),
             backplane: backplane.clone(),
+            tls: tls.clone(),
         };
         let worker = Worker::new(index, shared, poll, handles.clone(), inbox);
         threads.push(
@@ -139,12 +143,27 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         threads,
         admin,
         backplane: backplane_threads,
+        tls,
     })
 }
 
+/// With `--tls-cert`, the certificate and key, loaded and checked; a bad
+/// pair stops the start with a message naming the file.
+fn start_tls(config: &Config) -> io::Result<Option<Arc<TlsServer>>> {
+    let Some(files) = &config.tls else {
+        return Ok(None);
+    };
+    let (server, loaded) = TlsServer::start(files).map_err(io::Error::other)?;
+    log::info!("TLS: {}", tls::describe(&loaded));
+    Ok(Some(Arc::new(server)))
+}
+
+/// What one worker owns of its channels: its poll and its inbox.
+type WorkerParts = (Poll, WorkerInbox);
+
 /// One poll, waker and pair of channels per worker: the handles other
 /// threads use to reach the workers, and the parts each worker owns.
-fn worker_channels(count: usize) -> io::Result<(Vec<WorkerHandle>, Vec<(Poll, WorkerInbox)>)> {
+fn worker_channels(count: usize) -> io::Result<(Vec<WorkerHandle>, Vec<WorkerParts>)> {
     let mut handles = Vec::new();
     let mut parts = Vec::new();
     for _ in 0..count {
@@ -234,6 +253,22 @@ impl ServerHandle {
     /// Where `/healthz` and `/metrics` are served when `--admin-listen` is given.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().map(AdminServer::local_addr)
+    }
+
+    /// Whether the listener speaks TLS (`--tls-cert`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// With TLS, a handle that re-reads the certificate and key (SIGHUP):
+    /// new connections get a good new pair, a bad one is logged and the
+    /// old one kept. Open connections are untouched either way.
+    pub fn tls_reloader(&self) -> Option<impl Fn() + Send + 'static> {
+        let tls = self.tls.clone()?;
+        Some(move || match tls.reload() {
+            Ok(loaded) => log::info!("TLS reloaded: {}", tls::describe(&loaded)),
+            Err(error) => log::error!("TLS reload refused, the old certificate stays: {error}"),
+        })
     }
 
     /// Begins a graceful shutdown: `/healthz` turns 503, accepting stops,

@@ -21,6 +21,7 @@ use crate::protocol::session::Event;
 use crate::reactor::backplane::Backplane;
 use crate::reactor::commands::{WorkerHandle, WorkerInbox};
 use crate::reactor::timers::Entry;
+use crate::reactor::tls::TlsServer;
 use crate::rooms::{LocalRooms, Registry};
 use clock::Clock;
 use mio::{Events, Poll, Token};
@@ -42,6 +43,7 @@ mod peers;
 mod pump;
 mod side_table;
 mod slot;
+mod tls;
 mod trace;
 
 /// A client connection's session: its router hands requests to this worker.
@@ -104,6 +106,8 @@ pub struct Shared {
     pub trace_numbers: Arc<AtomicU32>,
     /// Rooms across relays (`--backplane`).
     pub backplane: Option<Arc<Backplane>>,
+    /// With `--tls-cert`: every connection speaks TLS.
+    pub tls: Option<Arc<TlsServer>>,
 }
 
 /// Frames every connection of the worker may get, encoded once.
@@ -116,8 +120,10 @@ struct Frames {
 
 /// Buffers and lists each turn fills and empties, allocated once per worker.
 struct Scratch {
-    /// Where every socket's bytes are read into.
+    /// Where every socket's bytes are read into; with TLS, their plaintext.
     read_buf: Vec<u8>,
+    /// With TLS: where every socket's ciphertext is read into (empty otherwise).
+    tls_in: Vec<u8>,
     /// What the session of the socket just read reported.
     session_events: Vec<Event<Handoff>>,
     /// Connections with bytes to flush this turn.
@@ -144,6 +150,10 @@ impl Worker {
             .greeting
             .as_deref()
             .map(|text| frame::encode(frame::OP_TEXT, text.as_bytes()));
+        let tls_in = match shared.tls {
+            Some(_) => vec![0; SCRATCH_SIZE],
+            None => Vec::new(),
+        };
         Worker {
             index,
             shared,
@@ -160,6 +170,7 @@ impl Worker {
             clock: Clock::new(TICK),
             scratch: Scratch {
                 read_buf: vec![0; SCRATCH_SIZE],
+                tls_in,
                 session_events: Vec::new(),
                 dirty: Vec::new(),
                 unread: Vec::new(),

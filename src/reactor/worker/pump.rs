@@ -24,7 +24,13 @@ impl Worker {
             let Some(slot) = self.slots.get_mut(key) else {
                 return;
             };
-            let read = match slot.stream.read(&mut self.scratch.read_buf) {
+            // With TLS, ciphertext goes to its own buffer; the plaintext to `read_buf`.
+            let tls = self.side.tls.get(key).is_some();
+            let buffer = match tls {
+                true => &mut self.scratch.tls_in,
+                false => &mut self.scratch.read_buf,
+            };
+            let read = match slot.stream.read(buffer) {
                 Ok(0) => {
                     slot.session.peer_gone();
                     self.release(key);
@@ -39,7 +45,12 @@ impl Worker {
                     return;
                 }
             };
-            if !self.receive(key, read) {
+            WorkerStats::add(&self.my_stats().bytes_received, read as u64);
+            let alive = match tls {
+                true => self.decrypt(key, read),
+                false => self.receive(key, read),
+            };
+            if !alive {
                 return;
             }
             budget = budget.saturating_sub(read);
@@ -52,8 +63,7 @@ impl Worker {
 
     /// Hands the `read` bytes in the scratch buffer to the connection's
     /// session and acts on what it reports; false once the connection is gone.
-    fn receive(&mut self, key: usize, read: usize) -> bool {
-        WorkerStats::add(&self.my_stats().bytes_received, read as u64);
+    pub(super) fn receive(&mut self, key: usize, read: usize) -> bool {
         let Some(slot) = self.slots.get_mut(key) else {
             return false;
         };
@@ -125,25 +135,35 @@ impl Worker {
             }
             let before = slot.session.out.queued_bytes();
             let stats = &self.shared.stats.workers[self.index];
-            match slot.session.out.flush(&mut slot.stream) {
+            let mut tls = self.side.tls.get_mut(key);
+            let flushed = match tls.as_deref_mut() {
+                Some(tls) => tls.flush(&mut slot.session.out, &mut slot.stream),
+                None => slot.session.out.flush(&mut slot.stream),
+            };
+            let state = match flushed {
                 Ok((written, state)) => {
                     WorkerStats::add(&stats.bytes_sent, written as u64);
                     if state == Flushed::Blocked {
                         slot.writable = false;
                     }
+                    state
                 }
                 Err(e) => {
                     log::debug!("conn={key} write failed: {e} ({before} bytes queued)");
                     self.release(key);
                     continue;
                 }
-            }
-            if slot.session.reply_sent() {
+            };
+            // With TLS, `All` also means rustls's records are out.
+            if state == Flushed::All && slot.session.reply_sent() {
                 // The answer is out; half-close and read until the client hangs up,
                 // so that unread request bytes do not turn our FIN into a reset.
+                if let Some(tls) = tls {
+                    tls.close_notify(&mut slot.stream);
+                }
                 let _ = slot.stream.shutdown(Shutdown::Write);
             }
-            if slot.session.is_finished() && slot.session.out.is_empty() {
+            if slot.session.is_finished() && state == Flushed::All {
                 self.release(key);
             }
         }
