@@ -372,12 +372,7 @@ fn server_trace_numbers_each_connection_and_shows_handshake_and_frames() {
 #[test]
 fn wss_with_the_ca_trusted_talks_and_traces_the_tls_session() {
     let pki = support::tls::TestPki::new(7);
-    let relay = Relay::start(&[
-        "--tls-cert",
-        pki.cert.to_str().unwrap(),
-        "--tls-key",
-        pki.key.to_str().unwrap(),
-    ]);
+    let relay = pki.serve(&[]);
     let url = format!("wss://localhost:{}/", relay.addr.port());
     let ca = pki.ca_file.to_str().unwrap();
     let listener = ClientProcess::spawn(&[&url, "--ca", ca, "--count", "2", "--wait", "15s"], None);

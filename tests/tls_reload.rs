@@ -7,7 +7,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::certs::{CertDir, TestCa};
-use support::process::{ServeProcess, WSRELAY};
+use support::process::WSRELAY;
 use support::tls::{TestPki, peer_serial};
 use tungstenite::Message;
 
@@ -37,13 +37,6 @@ fn start_with_pair(cert: &str, key: &str) -> (Option<i32>, String) {
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
-}
-
-/// `wsrelay serve` with the pair of `pki`.
-fn serve(pki: &TestPki) -> ServeProcess {
-    let cert = pki.cert.to_str().unwrap();
-    let key = pki.key.to_str().unwrap();
-    ServeProcess::start(&["--tls-cert", cert, "--tls-key", key])
 }
 
 #[test]
@@ -92,7 +85,7 @@ fn a_bad_pair_stops_the_start_with_a_message_naming_the_file() {
 #[test]
 fn sighup_serves_a_new_pair_to_new_connections_and_keeps_old_ones() {
     let pki = TestPki::new(0x11);
-    let relay = serve(&pki);
+    let relay = pki.serve(&[]);
     let mut old = pki.connect(relay.addr);
     assert_eq!(peer_serial(old.get_ref()), "11");
 
@@ -115,7 +108,7 @@ fn sighup_serves_a_new_pair_to_new_connections_and_keeps_old_ones() {
 #[test]
 fn a_bad_pair_on_sighup_is_refused_and_the_old_one_kept() {
     let pki = TestPki::new(0x33);
-    let relay = serve(&pki);
+    let relay = pki.serve(&[]);
     // A new certificate with the key of another one.
     let replacement = pki.ca.leaf(0x44);
     let stranger = pki.ca.leaf(0x55);

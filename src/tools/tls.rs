@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Whom a `wss://` client trusts.
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustArgs {
     /// PEM file of a CA (or self-signed certificate) to trust for wss://,
     /// besides the system's roots (repeatable).
@@ -26,6 +26,19 @@ pub struct TrustArgs {
 pub const INSECURE_WARNING: &str = "warning: --insecure: the server's certificate is not checked; anyone in between can read and change the traffic";
 
 impl TrustArgs {
+    /// The same flags for a child process's command line.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for path in &self.ca {
+            args.push("--ca".to_string());
+            args.push(path.display().to_string());
+        }
+        if self.insecure {
+            args.push("--insecure".to_string());
+        }
+        args
+    }
+
     /// The client configuration: the system's roots and `--ca`, or no
     /// checks with `--insecure`; ALPN `http/1.1`, as browsers offer for wss://.
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, String> {

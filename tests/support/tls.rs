@@ -3,6 +3,7 @@
 
 use super::IO_TIMEOUT;
 use super::certs::{CertDir, TestCa};
+use super::process::ServeProcess;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::io::{Read, Write};
@@ -49,6 +50,17 @@ impl TestPki {
             cert: self.cert.clone(),
             key: self.key.clone(),
         }
+    }
+
+    /// `wsrelay serve` with this pair, and `extra` flags.
+    pub fn serve(&self, extra: &[&str]) -> ServeProcess {
+        let cert = self.cert.to_str().unwrap();
+        let key = self.key.to_str().unwrap();
+        let args: Vec<&str> = ["--tls-cert", cert, "--tls-key", key]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        ServeProcess::start(&args)
     }
 
     /// A client configuration that trusts this CA only, offering ALPN http/1.1.

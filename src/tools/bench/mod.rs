@@ -21,6 +21,7 @@ mod protocol;
 mod publisher;
 mod report;
 mod socket;
+mod tls;
 mod waits;
 mod window;
 
@@ -29,7 +30,17 @@ use args::Scenario;
 use std::process::ExitCode;
 
 /// Runs the scenario named on the command line; fails when the scenario failed.
-pub fn run(args: BenchArgs) -> ExitCode {
+pub fn run(mut args: BenchArgs) -> ExitCode {
+    // The trust flags travel with the target, to the agents too.
+    let (target, trust) = match &mut args.scenario {
+        Scenario::Idle(idle) => (&mut idle.common.url, &idle.common.trust),
+        Scenario::Fanout(fanout) => (&mut fanout.common.url, &fanout.common.trust),
+        Scenario::Agent(agent) => (&mut agent.url, &agent.trust),
+    };
+    target.trust = trust.clone();
+    if target.tls_name.is_some() && trust.insecure && !matches!(args.scenario, Scenario::Agent(_)) {
+        eprintln!("wsrelay bench: {}", crate::tools::tls::INSECURE_WARNING);
+    }
     let outcome = match args.scenario {
         Scenario::Idle(idle_args) => idle::run(idle_args),
         Scenario::Fanout(fanout_args) => fanout::run(fanout_args),
