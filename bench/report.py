@@ -216,6 +216,14 @@ def write_markdown(path, meta, records, plot_name):
         f"![delivered msg/s, p99 latency and idle memory per connection]({plot_name})",
         "",
     ]
+    if any(key.startswith("tls-") for key in meta["scenarios"]):
+        parts += [
+            "TLS scenarios: wsrelay with `--tls-cert`/`--tls-key`, uWebSockets.js as `SSLApp`, both serving "
+            "one ECDSA P-256 certificate made by openssl for the run; the generator (rustls with ring, ALPN "
+            "http/1.1) resumes no session, so every connection costs a full TLS 1.3 handshake on both sides "
+            "of the shared cores. The other peers are not measured over TLS.",
+            "",
+        ]
     for key in meta["scenarios"]:
         by_server = table.get(key, {})
         args = _scenario_args(records, key)
