@@ -288,3 +288,21 @@ impl Worker {
         self.release(key);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plain connection pays one pointer-sized table entry for TLS (none
+    /// without `--tls-cert`): the state is boxed beside the slab.
+    #[test]
+    fn tls_state_is_boxed_beside_the_slot() {
+        let boxed = std::mem::size_of::<Option<Box<TlsConn>>>();
+        assert_eq!(boxed, std::mem::size_of::<usize>());
+        println!(
+            "TlsConn {} B (ServerConnection {} B)",
+            std::mem::size_of::<TlsConn>(),
+            std::mem::size_of::<ServerConnection>()
+        );
+    }
+}
