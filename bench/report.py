@@ -213,9 +213,9 @@ def write_markdown(path, meta, records, plot_name):
         "subscribers; latency is publish-to-receive; server CPU per delivered message is the figure that "
         "stays fair when the generator saturates.",
         "",
-        f"![delivered msg/s, p99 latency and idle memory per connection]({plot_name})",
-        "",
     ]
+    if plot_name:
+        parts += [f"![delivered msg/s, p99 latency and idle memory per connection]({plot_name})", ""]
     if any(key.startswith("tls-") for key in meta["scenarios"]):
         parts += [
             "TLS scenarios: wsrelay with `--tls-cert`/`--tls-key`, uWebSockets.js as `SSLApp`, both serving "
@@ -316,7 +316,9 @@ def _bars(axis, servers, table, keys, field, divisor, ylabel, title):
 
 
 def write(out_dir, meta, records):
-    """Writes benchmarks.md and benchmarks.png into out_dir."""
+    """Writes benchmarks.md and, when plain fan-outs ran (the plot's axes), benchmarks.png into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_plot(out_dir / "benchmarks.png", meta, records)
-    write_markdown(out_dir / "benchmarks.md", meta, records, "benchmarks.png")
+    plotted = any(key.startswith("fanout-") for key in meta["scenarios"])
+    if plotted:
+        write_plot(out_dir / "benchmarks.png", meta, records)
+    write_markdown(out_dir / "benchmarks.md", meta, records, "benchmarks.png" if plotted else None)
