@@ -6,7 +6,7 @@ costs no more time than the fastest and a full `make bench` stays well under
 twenty minutes on a 2-core host.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MESSAGE_SIZE = 64
 # A server process here may hold at most 20,000 descriptors: 19,000
@@ -98,19 +98,17 @@ TLS_IDLE_CONNECTIONS = 10_000
 
 def tls_idle(connections, hold="2s"):
     """Idle connections over wss://: memory per TLS connection and full handshakes/s."""
-    return Scenario(
-        key=f"tls-idle-{connections}",
-        kind="idle",
-        args=("--connections", str(connections), "--hold", hold, "--timeout", "180s"),
-        needs_fds=connections + FD_HEADROOM,
-        tls=True,
-    )
+    return over_tls(idle(connections, hold))
 
 
 def tls_fanout(subscribers, seconds, max_messages=10_000_000):
     """Fan-out over wss:// as fast as the generator's window allows, for `seconds`."""
-    plain = fanout(subscribers, seconds, max_messages)
-    return Scenario(key=f"tls-{plain.key}", kind="fanout", args=plain.args, needs_fds=plain.needs_fds, tls=True)
+    return over_tls(fanout(subscribers, seconds, max_messages))
+
+
+def over_tls(plain):
+    """The same scenario over wss://, named `tls-<key>`."""
+    return replace(plain, key=f"tls-{plain.key}", tls=True)
 
 
 def full_plan():
