@@ -137,3 +137,23 @@ fn stalled_handshakes_time_out_while_a_fresh_client_is_served() {
     bob.send(Message::text("after the timeouts")).unwrap();
     assert_eq!(alice.read().unwrap(), Message::text("after the timeouts"));
 }
+
+#[test]
+fn the_admin_listener_stays_plain_http_beside_a_tls_port() {
+    let pki = TestPki::new(1);
+    let relay = Relay::start_with(|config| {
+        config.tls = Some(pki.files());
+        config.observe.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    });
+    let admin = relay.handle().admin_addr().expect("admin address");
+    let health = support::ops::http_get(admin, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let metrics = support::ops::http_get(admin, "/metrics");
+    assert!(
+        metrics.contains("wsrelay_tls_handshake_timeouts_total 0"),
+        "{metrics}"
+    );
+    // The main port moved them away, and speaks TLS.
+    let moved = pki.get(relay.addr, "/metrics");
+    assert!(moved.starts_with("HTTP/1.1 404"), "{moved}");
+}
