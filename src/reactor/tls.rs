@@ -4,15 +4,10 @@
 //! `worker/tls.rs`.
 
 use crate::config::tls::{self, LoadedCert, TlsFiles};
-use rustls::server::{ClientHello, ResolvesServerCert, ServerConfig, ServerConnection};
+use rustls::server::{ClientHello, ResolvesServerCert, ServerConfig, UnbufferedServerConnection};
 use rustls::sign::CertifiedKey;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
-
-/// Ciphertext (and early plaintext) a connection's rustls state may hold
-/// unsent: what the socket did not take yet. The frames themselves wait,
-/// shared, in the session's queue; this bounds each connection's private copy.
-const BUFFER_LIMIT: usize = 32 * 1024;
 
 /// The listener's TLS: configuration, the current certificate, its files.
 #[derive(Debug)]
@@ -54,11 +49,9 @@ impl TlsServer {
         Ok((server, loaded))
     }
 
-    /// A connection's TLS state, its unsent data bounded by [`BUFFER_LIMIT`].
-    pub fn accept(&self) -> Result<ServerConnection, rustls::Error> {
-        let mut connection = ServerConnection::new(self.config.clone())?;
-        connection.set_buffer_limit(Some(BUFFER_LIMIT));
-        Ok(connection)
+    /// A connection's TLS state; the worker owns its record buffers.
+    pub fn accept(&self) -> Result<UnbufferedServerConnection, rustls::Error> {
+        UnbufferedServerConnection::new(self.config.clone())
     }
 
     /// Re-reads the files; a good pair serves every handshake from now on,

@@ -128,7 +128,9 @@ impl Worker {
         };
         let guards = &self.shared.guards;
         if let Some(tls) = self.side.tls.get_mut(key) {
-            tls.close_notify(&mut slot.stream);
+            // Best effort: the connection is going away.
+            tls.queue_close_notify();
+            let _ = tls.send_unsent(&mut slot.stream);
         }
         let _ = self.poll.registry().deregister(&mut slot.stream);
         slot.inflight.release_all(&guards.inflight);

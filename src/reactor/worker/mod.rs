@@ -44,6 +44,7 @@ mod pump;
 mod side_table;
 mod slot;
 mod tls;
+mod tls_pump;
 mod trace;
 
 /// A client connection's session: its router hands requests to this worker.
@@ -120,7 +121,8 @@ struct Frames {
 
 /// Buffers and lists each turn fills and empties, allocated once per worker.
 struct Scratch {
-    /// Where every socket's bytes are read into; with TLS, their plaintext.
+    /// Where every socket's bytes are read into; with TLS, their plaintext,
+    /// and the plaintext of a record being written.
     read_buf: Vec<u8>,
     /// With TLS: where every socket's ciphertext is read into (empty otherwise).
     tls_in: Vec<u8>,

@@ -137,7 +137,11 @@ impl Worker {
             let stats = &self.shared.stats.workers[self.index];
             let mut tls = self.side.tls.get_mut(key);
             let flushed = match tls.as_deref_mut() {
-                Some(tls) => tls.flush(&mut slot.session.out, &mut slot.stream),
+                Some(tls) => tls.flush(
+                    &mut slot.session.out,
+                    &mut slot.stream,
+                    &mut self.scratch.read_buf,
+                ),
                 None => slot.session.out.flush(&mut slot.stream),
             };
             let state = match flushed {
@@ -159,7 +163,8 @@ impl Worker {
                 // The answer is out; half-close and read until the client hangs up,
                 // so that unread request bytes do not turn our FIN into a reset.
                 if let Some(tls) = tls {
-                    tls.close_notify(&mut slot.stream);
+                    tls.queue_close_notify();
+                    let _ = tls.send_unsent(&mut slot.stream);
                 }
                 let _ = slot.stream.shutdown(Shutdown::Write);
             }

@@ -1,52 +1,78 @@
 //! The TLS transport of a connection (`--tls-cert`): rustls's sans-IO
-//! `ServerConnection` between the socket and the session, driven by the
-//! worker's loop. Ciphertext is read into the worker's TLS scratch buffer,
-//! fed to rustls, and the plaintext goes on through the worker's read buffer
-//! to the session, which never knows; the session's queue is flushed through
-//! rustls. The state lives in a side table, so plain connections pay nothing.
+//! *unbuffered* `UnbufferedServerConnection` between the socket and the
+//! session, driven by the worker's loop. The worker owns the record
+//! buffers: ciphertext is read into its TLS scratch buffer and decrypted
+//! there, the plaintext goes on through the worker's read buffer to the
+//! session, which never knows; the session's queue is encrypted into the
+//! worker's buffer and written. A connection keeps bytes of its own only
+//! while a record is partly received or the socket did not take all that
+//! was written, so an idle one holds no buffer. The state lives in a side
+//! table, so plain connections pay nothing. Driving it: `tls_pump.rs`.
 
-use super::Worker;
-use crate::observe::stats::WorkerStats;
 use crate::protocol::outbound::{Flushed, OutQueue};
 use mio::net::TcpStream;
-use rustls::ServerConnection;
-use std::io::{self, IoSlice, Read, Write};
-use std::net::Shutdown;
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
+use std::io::{self, IoSlice, Write};
 
-/// The answer to plain HTTP on the TLS port.
-const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\
-Content-Length: 51\r\nConnection: close\r\n\r\nThis port speaks TLS: use https:// or wss:// here.\n";
+/// Plaintext per record when frames are packed together (TLS's maximum).
+const RECORD_PLAINTEXT: usize = 16 * 1024;
 
 /// The first byte of a TLS handshake record.
 const HANDSHAKE_RECORD: u8 = 0x16;
 
 /// One connection's TLS state.
 pub(crate) struct TlsConn {
-    conn: ServerConnection,
+    conn: UnbufferedServerConnection,
     /// Whether the first bytes arrived (they tell TLS from plain HTTP).
     started: bool,
+    /// Ciphertext of a record not complete yet (unallocated between records).
+    partial: Vec<u8>,
+    /// Ciphertext the socket has not taken yet, from `unsent_from` on
+    /// (unallocated when everything is out).
+    unsent: Vec<u8>,
+    unsent_from: usize,
 }
 
 /// Why a TLS connection is dropped before its session saw a byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
+pub(super) enum Refusal {
     /// Plain-text HTTP on the TLS port.
     PlainHttp,
     /// Bytes that are not TLS, or a record rustls rejected.
     BadRecord,
 }
 
+/// What became of the connection's input.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Input {
+    /// Processed; the plaintext (if any) is in the buffer given.
+    Open,
+    /// The client sent close_notify.
+    PeerClosed,
+    /// Refused: close the connection.
+    Refused(Refusal),
+}
+
 impl TlsConn {
-    pub(super) fn new(conn: ServerConnection) -> TlsConn {
+    pub(super) fn new(conn: UnbufferedServerConnection) -> TlsConn {
         TlsConn {
             conn,
             started: false,
+            partial: Vec::new(),
+            unsent: Vec::new(),
+            unsent_from: 0,
         }
     }
 
     /// Whether the TLS handshake is still going on.
     pub(super) fn is_handshaking(&self) -> bool {
         self.conn.is_handshaking()
+    }
+
+    /// Whether records wait for the socket.
+    pub(super) fn wants_write(&self) -> bool {
+        self.unsent_from < self.unsent.len()
     }
 
     /// Looks at a connection's first bytes: a TLS handshake record goes on,
@@ -63,65 +89,225 @@ impl TlsConn {
         }
     }
 
-    /// Writes the session's queue through rustls; returns the ciphertext
-    /// bytes the socket took and whether everything, rustls's records
-    /// included, went out.
-    pub(super) fn flush(
-        &mut self,
-        out: &mut OutQueue,
-        stream: &mut TcpStream,
-    ) -> io::Result<(usize, Flushed)> {
-        let mut sink = Sink {
-            conn: &mut self.conn,
-            stream,
-            written: 0,
-        };
-        let (_, state) = out.flush(&mut sink)?;
-        let drained = match state {
-            Flushed::All => sink.drain()?,
-            Flushed::Blocked => Flushed::Blocked,
-        };
-        Ok((sink.written, drained))
+    /// Processes ciphertext just read (decrypted in place): the plaintext is
+    /// appended to `plain`, handshake records are queued for the socket, and
+    /// an incomplete record is kept for the next read.
+    pub(super) fn absorb(&mut self, wire: &mut [u8], plain: &mut Vec<u8>) -> Input {
+        if let Some(refusal) = self.check_start(wire) {
+            return Input::Refused(refusal);
+        }
+        if self.partial.is_empty() {
+            let (input, consumed) = self.process(wire, plain);
+            if input == Input::Open {
+                self.partial.extend_from_slice(&wire[consumed..]);
+            }
+            return input;
+        }
+        let mut partial = std::mem::take(&mut self.partial);
+        partial.extend_from_slice(wire);
+        let (input, consumed) = self.process(&mut partial, plain);
+        partial.drain(..consumed);
+        if input == Input::Open && !partial.is_empty() {
+            // A partial record is at most 16 KiB and some: do not keep a whole read's room.
+            partial.shrink_to_fit();
+            self.partial = partial;
+        }
+        input
     }
 
-    /// Sends close_notify (best effort: the connection is going away).
-    pub(super) fn close_notify(&mut self, stream: &mut TcpStream) {
-        self.conn.send_close_notify();
-        let _ = self.conn.write_tls(stream);
+    /// Runs rustls over `incoming` until it needs more bytes; returns what
+    /// happened and how many bytes it is done with.
+    fn process(&mut self, incoming: &mut [u8], plain: &mut Vec<u8>) -> (Input, usize) {
+        let TlsConn { conn, unsent, .. } = self;
+        let mut done = 0;
+        loop {
+            let status = conn.process_tls_records(&mut incoming[done..]);
+            let mut discard = status.discard;
+            let state = match status.state {
+                Ok(state) => state,
+                Err(error) => {
+                    log::debug!("TLS error: {error}");
+                    return (Input::Refused(Refusal::BadRecord), done + discard);
+                }
+            };
+            match state {
+                ConnectionState::ReadTraffic(mut traffic) => {
+                    while let Some(record) = traffic.next_record() {
+                        match record {
+                            Ok(record) => {
+                                discard += record.discard;
+                                plain.extend_from_slice(record.payload);
+                            }
+                            Err(error) => {
+                                log::debug!("TLS record refused: {error}");
+                                return (Input::Refused(Refusal::BadRecord), done + discard);
+                            }
+                        }
+                    }
+                }
+                ConnectionState::EncodeTlsData(mut encode) => {
+                    append(unsent, |out| encode.encode(out).map_err(encode_size));
+                }
+                // Sent, in order, by the next flush.
+                ConnectionState::TransmitTlsData(transmit) => transmit.done(),
+                ConnectionState::PeerClosed | ConnectionState::Closed => {
+                    return (Input::PeerClosed, done + discard);
+                }
+                // Needs more bytes, or has nothing more to say.
+                ConnectionState::BlockedHandshake | ConnectionState::WriteTraffic(_) => {
+                    return (Input::Open, done + discard);
+                }
+                _ => {
+                    log::debug!("TLS: unexpected state (early data)");
+                    return (Input::Refused(Refusal::BadRecord), done + discard);
+                }
+            }
+            done += discard;
+        }
     }
-}
 
-/// The session's queue writes plaintext here: rustls encrypts it into
-/// records (filling each one from several frames), which go to the socket
-/// whenever rustls's buffer reaches its limit.
-struct Sink<'a> {
-    conn: &'a mut ServerConnection,
-    stream: &'a mut TcpStream,
-    /// Ciphertext bytes the socket took.
-    written: usize,
-}
-
-impl Sink<'_> {
-    /// Sends one batch of records.
-    fn send_records(&mut self) -> io::Result<usize> {
-        let sent = self.conn.write_tls(self.stream)?;
-        self.written += sent;
-        Ok(sent)
+    /// Queues what rustls has to send after an error (its alert), if anything.
+    pub(super) fn queue_alert(&mut self) {
+        let TlsConn { conn, unsent, .. } = self;
+        if let Ok(ConnectionState::EncodeTlsData(mut encode)) =
+            conn.process_tls_records(&mut []).state
+        {
+            append(unsent, |out| encode.encode(out).map_err(encode_size));
+        }
     }
 
-    /// Sends every record rustls holds, until the socket would block.
-    fn drain(&mut self) -> io::Result<Flushed> {
-        while self.conn.wants_write() {
-            match self.send_records() {
+    /// Queues close_notify (once the handshake is done).
+    pub(super) fn queue_close_notify(&mut self) {
+        let TlsConn { conn, unsent, .. } = self;
+        if let Ok(ConnectionState::WriteTraffic(mut traffic)) =
+            conn.process_tls_records(&mut []).state
+        {
+            append(unsent, |out| {
+                traffic.queue_close_notify(out).map_err(encrypt_size)
+            });
+        }
+    }
+
+    /// Writes what waits for the socket; `Blocked` when some is left.
+    pub(super) fn send_unsent(&mut self, stream: &mut TcpStream) -> io::Result<(usize, Flushed)> {
+        let mut written = 0;
+        while self.unsent_from < self.unsent.len() {
+            match stream.write(&self.unsent[self.unsent_from..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
+                Ok(n) => {
+                    self.unsent_from += n;
+                    written += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok((written, Flushed::Blocked));
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(Flushed::All)
+        // All out: an idle connection keeps no buffer.
+        self.unsent = Vec::new();
+        self.unsent_from = 0;
+        Ok((written, Flushed::All))
     }
+
+    /// Writes the session's queue through TLS: frames packed into records,
+    /// encrypted into `cipher` (the worker's buffer) and written; what the
+    /// socket does not take stays with the connection. Returns the
+    /// ciphertext bytes written and whether everything went out.
+    pub(super) fn flush(
+        &mut self,
+        out: &mut OutQueue,
+        stream: &mut TcpStream,
+        stage: &mut Vec<u8>,
+    ) -> io::Result<(usize, Flushed)> {
+        let (mut written, state) = self.send_unsent(stream)?;
+        if state == Flushed::Blocked {
+            return Ok((written, state));
+        }
+        let mut sink = Sink {
+            tls: self,
+            stream,
+            stage,
+            written: 0,
+        };
+        let (_, state) = out.flush(&mut sink)?;
+        written += sink.written;
+        if state == Flushed::All && self.wants_write() {
+            let (more, state) = self.send_unsent(stream)?;
+            return Ok((written + more, state));
+        }
+        Ok((written, state))
+    }
+
+    /// Encrypts `plain` (one record's worth at most) into `unsent`,
+    /// handshake records rustls still holds first.
+    fn encrypt(&mut self, plain: &[u8]) -> io::Result<()> {
+        let TlsConn { conn, unsent, .. } = self;
+        loop {
+            match conn.process_tls_records(&mut []).state {
+                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
+                    append(unsent, |out| encode.encode(out).map_err(encode_size));
+                }
+                Ok(ConnectionState::TransmitTlsData(transmit)) => transmit.done(),
+                Ok(ConnectionState::WriteTraffic(mut traffic)) => {
+                    append(unsent, |out| {
+                        traffic.encrypt(plain, out).map_err(encrypt_size)
+                    });
+                    return Ok(());
+                }
+                // The session answers only after the handshake; nothing to do before.
+                Ok(_) => return Err(io::ErrorKind::WouldBlock.into()),
+                Err(error) => return Err(io::Error::other(error)),
+            }
+        }
+    }
+}
+
+/// Appends what `write` writes, growing `out` to the size it asks for.
+fn append(out: &mut Vec<u8>, mut write: impl FnMut(&mut [u8]) -> Result<usize, usize>) {
+    let at = out.len();
+    let mut room = 0;
+    loop {
+        out.resize(at + room, 0);
+        match write(&mut out[at..]) {
+            Ok(written) => {
+                out.truncate(at + written);
+                return;
+            }
+            Err(required) if required > room => room = required,
+            Err(_) => {
+                // Not a size problem (an exhausted key, a record already encoded): nothing to send.
+                out.truncate(at);
+                return;
+            }
+        }
+    }
+}
+
+fn encode_size(error: EncodeError) -> usize {
+    match error {
+        EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => required_size,
+        _ => 0,
+    }
+}
+
+fn encrypt_size(error: EncryptError) -> usize {
+    match error {
+        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => required_size,
+        _ => 0,
+    }
+}
+
+/// The session's queue writes plaintext here: frames are packed into
+/// records of up to 16 KiB, encrypted and written.
+struct Sink<'a> {
+    tls: &'a mut TlsConn,
+    stream: &'a mut TcpStream,
+    /// The worker's buffer where a record's plaintext is gathered.
+    stage: &'a mut Vec<u8>,
+    /// Ciphertext bytes the socket took.
+    written: usize,
 }
 
 impl Write for Sink<'_> {
@@ -130,162 +316,32 @@ impl Write for Sink<'_> {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        if bufs.iter().all(|buf| buf.is_empty()) {
+        // Earlier records first; a socket that took not all of them takes nothing more.
+        let (written, state) = self.tls.send_unsent(self.stream)?;
+        self.written += written;
+        if state == Flushed::Blocked {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.stage.clear();
+        for buf in bufs {
+            let room = RECORD_PLAINTEXT - self.stage.len();
+            self.stage.extend_from_slice(&buf[..buf.len().min(room)]);
+            if self.stage.len() == RECORD_PLAINTEXT {
+                break;
+            }
+        }
+        if self.stage.is_empty() {
             return Ok(0);
         }
-        loop {
-            let taken = self.conn.writer().write_vectored(bufs)?;
-            if taken > 0 {
-                return Ok(taken);
-            }
-            // rustls's buffer is at its limit: make room (WouldBlock goes up).
-            if self.send_records()? == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-        }
+        self.tls.encrypt(self.stage)?;
+        // The plaintext is taken once encrypted; the socket may take it later.
+        let (written, _) = self.tls.send_unsent(self.stream)?;
+        self.written += written;
+        Ok(self.stage.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// Ciphertext already read, handed to rustls as a reader that says
-/// WouldBlock (not end of file) once it is empty. The extra call also lets
-/// rustls shrink its receive buffer back to 4 KiB after a large record.
-struct Feed<'a>(&'a [u8]);
-
-impl Read for Feed<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.0.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        self.0.read(buf)
-    }
-}
-
-impl Worker {
-    /// Gives an adopted connection its TLS state (with `--tls-cert`); false
-    /// if rustls refused to start one (the connection is then released).
-    pub(super) fn start_tls(&mut self, key: usize) -> bool {
-        let Some(server) = &self.shared.tls else {
-            return true;
-        };
-        match server.accept() {
-            Ok(conn) => {
-                self.side.tls.set(key, Box::new(TlsConn::new(conn)));
-                true
-            }
-            Err(error) => {
-                log::warn!("conn={key} TLS state not created: {error}");
-                self.release(key);
-                false
-            }
-        }
-    }
-
-    /// Hands `read` bytes of ciphertext in the TLS scratch buffer to the
-    /// connection's rustls state and its plaintext to the session; false
-    /// once the connection is gone.
-    pub(super) fn decrypt(&mut self, key: usize, read: usize) -> bool {
-        let wire = std::mem::take(&mut self.scratch.tls_in);
-        let alive = self.decrypt_from(key, &wire[..read]);
-        self.scratch.tls_in = wire;
-        alive
-    }
-
-    fn decrypt_from(&mut self, key: usize, wire: &[u8]) -> bool {
-        let Some(tls) = self.side.tls.get_mut(key) else {
-            return false;
-        };
-        if let Some(refusal) = tls.check_start(wire) {
-            self.refuse(key, refusal);
-            return false;
-        }
-        let mut feed = Feed(wire);
-        loop {
-            let Some(tls) = self.side.tls.get_mut(key) else {
-                return false;
-            };
-            match tls.conn.read_tls(&mut feed) {
-                Ok(0) => return self.peer_closed(key), // after close_notify
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(error) => {
-                    log::debug!("conn={key} TLS input refused: {error}");
-                    self.refuse(key, Refusal::BadRecord);
-                    return false;
-                }
-            }
-            if let Err(error) = tls.conn.process_new_packets() {
-                log::debug!("conn={key} TLS error: {error}");
-                self.refuse(key, Refusal::BadRecord);
-                return false;
-            }
-            if tls.conn.wants_write()
-                && let Some(slot) = self.slots.get_mut(key)
-            {
-                slot.mark_dirty(key, &mut self.scratch.dirty);
-            }
-            if !self.take_plaintext(key) {
-                return false;
-            }
-        }
-    }
-
-    /// Hands what rustls decrypted to the session; false once the connection is gone.
-    fn take_plaintext(&mut self, key: usize) -> bool {
-        loop {
-            let Some(tls) = self.side.tls.get_mut(key) else {
-                return false;
-            };
-            match tls.conn.reader().read(&mut self.scratch.read_buf) {
-                Ok(0) => return self.peer_closed(key),
-                Ok(read) => {
-                    if !self.receive(key, read) {
-                        return false;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(error) => {
-                    log::debug!("conn={key} TLS read failed: {error}");
-                    self.release(key);
-                    return false;
-                }
-            }
-        }
-    }
-
-    /// The client sent close_notify: as end of file.
-    fn peer_closed(&mut self, key: usize) -> bool {
-        if let Some(slot) = self.slots.get_mut(key) {
-            slot.session.peer_gone();
-        }
-        self.release(key);
-        false
-    }
-
-    /// Drops a connection whose bytes are not TLS, counted by why: plain
-    /// HTTP gets a 400 in plain text, a TLS error its alert.
-    fn refuse(&mut self, key: usize, refusal: Refusal) {
-        let stats = &self.shared.stats.workers[self.index];
-        // Taken out of the table, so that release sends no close_notify after this.
-        let tls = self.side.tls.take(key);
-        if let (Some(slot), Some(mut tls)) = (self.slots.get_mut(key), tls) {
-            match refusal {
-                Refusal::PlainHttp => {
-                    WorkerStats::add(&stats.tls_plain_http, 1);
-                    let _ = slot.stream.write(PLAIN_HTTP_ANSWER);
-                    let _ = slot.stream.shutdown(Shutdown::Write);
-                }
-                Refusal::BadRecord => {
-                    WorkerStats::add(&stats.tls_bad_records, 1);
-                    let _ = tls.conn.write_tls(&mut slot.stream);
-                }
-            }
-        }
-        log::debug!("conn={key} refused: {refusal:?}");
-        self.release(key);
     }
 }
 
@@ -294,15 +350,30 @@ mod tests {
     use super::*;
 
     /// A plain connection pays one pointer-sized table entry for TLS (none
-    /// without `--tls-cert`): the state is boxed beside the slab.
+    /// without `--tls-cert`): the state is boxed beside the slot.
     #[test]
     fn tls_state_is_boxed_beside_the_slot() {
         let boxed = std::mem::size_of::<Option<Box<TlsConn>>>();
         assert_eq!(boxed, std::mem::size_of::<usize>());
         println!(
-            "TlsConn {} B (ServerConnection {} B)",
+            "TlsConn {} B (UnbufferedServerConnection {} B)",
             std::mem::size_of::<TlsConn>(),
-            std::mem::size_of::<ServerConnection>()
+            std::mem::size_of::<UnbufferedServerConnection>()
         );
+    }
+
+    #[test]
+    fn append_grows_to_the_size_asked() {
+        let mut out = b"ab".to_vec();
+        append(&mut out, |buf| {
+            if buf.len() < 3 {
+                return Err(3);
+            }
+            buf[..3].copy_from_slice(b"cde");
+            Ok(3)
+        });
+        assert_eq!(out, b"abcde");
+        append(&mut out, |_| Err(0));
+        assert_eq!(out, b"abcde");
     }
 }
