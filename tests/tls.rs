@@ -6,6 +6,8 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use support::tls::TestPki;
 use support::{IO_TIMEOUT, Relay};
@@ -156,4 +158,71 @@ fn the_admin_listener_stays_plain_http_beside_a_tls_port() {
     // The main port moved them away, and speaks TLS.
     let moved = pki.get(relay.addr, "/metrics");
     assert!(moved.starts_with("HTTP/1.1 404"), "{moved}");
+}
+
+#[test]
+fn tls12_clients_are_served_too() {
+    let pki = TestPki::new(1);
+    let relay = tls_relay(&pki);
+    let config = pki.client_config_for(&[&rustls::version::TLS12]);
+    let url = format!("wss://localhost:{}/", relay.addr.port());
+    let stream = pki.tls_stream_with(relay.addr, config.clone());
+    assert_eq!(
+        stream.conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    let (mut alice, _) = tungstenite::client(url.as_str(), stream).unwrap();
+    let (mut bob, _) =
+        tungstenite::client(url.as_str(), pki.tls_stream_with(relay.addr, config)).unwrap();
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(client.read().unwrap(), Message::text("Hello, World!"));
+    }
+    relay.wait_for("two websockets", |_| relay.websockets() == 2);
+    let large = "y".repeat(100_000);
+    alice.send(Message::text(large.clone())).unwrap();
+    assert_eq!(bob.read().unwrap(), Message::text(large));
+}
+
+#[test]
+fn a_tls_reader_that_stops_reading_is_cut_off_while_another_gets_everything() {
+    const MESSAGES: usize = 600;
+    // The publisher stays at most this many messages ahead of the healthy reader.
+    const WINDOW: usize = 4;
+    let pki = TestPki::new(1);
+    let relay = Relay::start_with(|config| {
+        config.tls = Some(pki.files());
+        config.limits.max_backlog = 256 * 1024;
+    });
+    let mut publisher = pki.connect(relay.addr);
+    let _stalled = pki.connect(relay.addr);
+    let mut reader = pki.connect(relay.addr);
+    relay.wait_for("three websockets", |_| relay.websockets() == 3);
+    let progress = Arc::new(AtomicUsize::new(0));
+    let seen = progress.clone();
+    let reading = std::thread::spawn(move || {
+        for n in 0..MESSAGES {
+            match reader.read().expect("a message") {
+                Message::Binary(data) => assert_eq!(&data[..8], &(n as u64).to_be_bytes()),
+                other => panic!("got {other:?}"),
+            }
+            seen.store(n + 1, Ordering::Relaxed);
+        }
+    });
+    for n in 0..MESSAGES {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        while progress.load(Ordering::Relaxed) + WINDOW < n {
+            assert!(Instant::now() < deadline, "the healthy reader stalled");
+            std::thread::yield_now();
+        }
+        let mut payload = vec![7u8; 16 * 1024];
+        payload[..8].copy_from_slice(&(n as u64).to_be_bytes());
+        publisher.send(Message::binary(payload)).unwrap();
+    }
+    reading
+        .join()
+        .expect("the healthy reader got every message in order");
+    let stats = relay.handle().stats();
+    relay.wait_for("the stalled reader closed", |_| {
+        stats.total(|w| &w.slow_closed) == 1
+    });
 }

@@ -65,10 +65,18 @@ impl TestPki {
 
     /// A client configuration that trusts this CA only, offering ALPN http/1.1.
     pub fn client_config(&self) -> Arc<ClientConfig> {
+        self.client_config_for(rustls::DEFAULT_VERSIONS)
+    }
+
+    /// Like `client_config`, offering only these TLS versions.
+    pub fn client_config_for(
+        &self,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
         roots.add(CertificateDer::from(self.ca.der())).unwrap();
         let mut config = ClientConfig::builder_with_provider(wsrelay::config::tls::provider())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
@@ -78,11 +86,16 @@ impl TestPki {
 
     /// A TLS connection to `addr` for `localhost`, handshake done.
     pub fn tls_stream(&self, addr: SocketAddr) -> TlsStream {
+        self.tls_stream_with(addr, self.client_config())
+    }
+
+    /// Like `tls_stream`, with this client configuration.
+    pub fn tls_stream_with(&self, addr: SocketAddr, config: Arc<ClientConfig>) -> TlsStream {
         let tcp = TcpStream::connect(addr).expect("tcp connect");
         tcp.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         tcp.set_nodelay(true).unwrap();
         let name = ServerName::try_from("localhost").unwrap();
-        let conn = ClientConnection::new(self.client_config(), name).unwrap();
+        let conn = ClientConnection::new(config, name).unwrap();
         let mut stream = StreamOwned::new(conn, tcp);
         while stream.conn.is_handshaking() {
             stream
