@@ -1,7 +1,7 @@
 # wsrelay: the two set-up commands are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build test test-external test-prometheus test-backplane lint doc conformance e2e bench bench-quick bench-scale bench-scale-smoke fuzz trace clean
+.PHONY: run build test test-external test-prometheus test-backplane test-tls lint doc conformance e2e e2e-tls bench bench-quick bench-scale bench-scale-smoke fuzz trace clean
 
 ## run: build and start the relay on 0.0.0.0:8080 with the defaults
 run:
@@ -17,7 +17,7 @@ test:
 	$(MAKE) test-external
 
 ## test-external: the tests that need a program besides Rust (one target each, installing it when missing)
-test-external: test-prometheus test-backplane
+test-external: test-prometheus test-backplane test-tls
 
 ## test-prometheus: /metrics read by Python's prometheus_client (python3 from apt, a venv under target/)
 test-prometheus:
@@ -26,6 +26,10 @@ test-prometheus:
 ## test-backplane: the --backplane tests against real redis-server processes they start (installs Debian's redis-server when missing)
 test-backplane:
 	CARGO=$(CARGO) ./tests/external/redis.sh
+
+## test-tls: wss:// and https:// from Python websockets (asyncio, ssl context) and curl --cacert (installs python3-venv, curl, websockets when missing)
+test-tls:
+	CARGO=$(CARGO) ./tests/external/tls.sh
 
 ## lint: formatting and clippy with warnings denied
 lint:
@@ -43,6 +47,10 @@ conformance:
 ## e2e: the /demo page in headless Chromium (installs chromium and playwright-core when missing)
 e2e:
 	./e2e/run.sh
+
+## e2e-tls: the same /demo test over https:// and wss://, Chromium trusting the test certificate (openssl makes it)
+e2e-tls:
+	E2E_TLS=1 ./e2e/run.sh
 
 ## bench: wsrelay side by side with uWebSockets.js, tokio-tungstenite and Node ws (about 5 min once built); writes docs/benchmarks.md and docs/benchmarks.png
 bench:

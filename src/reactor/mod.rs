@@ -11,4 +11,5 @@ pub mod panics;
 pub mod server;
 pub(crate) mod signals;
 pub(crate) mod timers;
+pub(crate) mod tls;
 pub(crate) mod worker;

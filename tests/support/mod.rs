@@ -3,10 +3,12 @@
 //! core, `wsrelay::protocol::client`) for malformed input.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod external;
 pub mod ops;
 pub mod process;
 pub mod redis;
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

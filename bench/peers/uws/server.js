@@ -14,8 +14,13 @@ const uWS = require(binary);
 const port = Number(process.env.PORT || 8080);
 const host = process.env.HOST || '127.0.0.1';
 const TOPIC = 'all';
+// With TLS_CERT_FILE and TLS_KEY_FILE (PEM), the same server as an SSLApp:
+// https:// and wss:// on the port, as `wsrelay --tls-cert/--tls-key`.
+const tls = process.env.TLS_CERT_FILE
+  ? { cert_file_name: process.env.TLS_CERT_FILE, key_file_name: process.env.TLS_KEY_FILE }
+  : null;
 
-uWS.App()
+(tls ? uWS.SSLApp(tls) : uWS.App())
   .ws('/*', {
     compression: uWS.DISABLED,
     // ws's own default maximum message size (100 MiB), as in the seed.

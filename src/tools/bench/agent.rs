@@ -240,7 +240,7 @@ impl Agent {
             }
             let source = socket::source_address(self.args.index, index);
             let connected =
-                ClientConn::connect(self.args.url.addr, Some(source)).and_then(|mut conn| {
+                ClientConn::connect_to(&self.args.url, Some(source)).and_then(|mut conn| {
                     conn.register(self.poll.registry(), Token(index))
                         .map(|()| conn)
                 });

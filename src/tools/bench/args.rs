@@ -1,6 +1,7 @@
 //! Command-line flags of `wsrelay bench` and the parsers for their values.
 
 use crate::protocol::client::{Scheme, UrlError, WsUrl};
+use crate::tools::tls::TrustArgs;
 use clap::{Args, Subcommand, ValueEnum};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -61,6 +62,9 @@ pub struct CommonArgs {
     /// Print only the JSON line: no table, no progress bar.
     #[arg(long)]
     pub json_only: bool,
+    /// Whom to trust for a wss:// URL.
+    #[command(flatten)]
+    pub trust: TrustArgs,
 }
 
 impl CommonArgs {
@@ -149,6 +153,9 @@ pub struct AgentArgs {
     /// Which agent this is; picks its block of source addresses.
     #[arg(long)]
     pub index: u8,
+    /// Whom to trust for a wss:// URL.
+    #[command(flatten)]
+    pub trust: TrustArgs,
 }
 
 /// A loopback WebSocket endpoint parsed from a ws:// URL.
@@ -160,6 +167,10 @@ pub struct Target {
     pub path: String,
     /// The URL as given, to hand to agent processes.
     pub url: String,
+    /// For `wss://`: the name the server's certificate must carry.
+    pub tls_name: Option<String>,
+    /// For `wss://`: whom to trust (the scenario's flags, set after parsing).
+    pub trust: TrustArgs,
 }
 
 impl Target {
@@ -173,9 +184,9 @@ impl Target {
 /// leaves the machine.
 pub fn parse_target(url: &str) -> Result<Target, String> {
     let parsed = match WsUrl::parse(url) {
-        Ok(parsed) if parsed.scheme == Scheme::Ws => parsed,
-        Ok(_) | Err(UrlError::NotAUrl(_) | UrlError::Scheme(_)) => {
-            return Err(format!("{url}: only ws:// URLs are supported"));
+        Ok(parsed) => parsed,
+        Err(UrlError::NotAUrl(_) | UrlError::Scheme(_)) => {
+            return Err(format!("{url}: only ws:// and wss:// URLs are supported"));
         }
         Err(error) => return Err(format!("{url}: {error}")),
     };
@@ -192,6 +203,8 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, parsed.port)),
         path: parsed.target,
         url: url.to_string(),
+        tls_name: (parsed.scheme == Scheme::Wss).then_some(parsed.host),
+        trust: TrustArgs::default(),
     })
 }
 
@@ -360,7 +373,10 @@ pub(super) mod tests {
             "127.0.0.1:80".parse().unwrap()
         );
         assert_eq!(parse_target("ws://127.0.0.1:81?x").unwrap().path, "/?x");
-        assert!(parse_target("wss://127.0.0.1:8080/").is_err());
+        let secure = parse_target("wss://localhost:8443/").unwrap();
+        assert_eq!(secure.addr, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(secure.tls_name.as_deref(), Some("localhost"));
+        assert_eq!(parse_target("ws://127.0.0.1/").unwrap().tls_name, None);
         assert!(parse_target("http://127.0.0.1:8080/").is_err());
         assert!(parse_target("ws://example.com:8080/").is_err());
         assert!(parse_target("ws://127.0.0.2:8080/").is_err());
@@ -368,8 +384,8 @@ pub(super) mod tests {
         assert!(parse_target("ws://127.0.0.1:0/").is_err());
         assert!(parse_target("ws://[::1]:8080/").is_err());
         assert_eq!(
-            parse_target("wss://127.0.0.1/").unwrap_err(),
-            "wss://127.0.0.1/: only ws:// URLs are supported"
+            parse_target("https://127.0.0.1/").unwrap_err(),
+            "https://127.0.0.1/: only ws:// and wss:// URLs are supported"
         );
     }
 

@@ -71,6 +71,7 @@ impl AgentPool {
                 .args(["--concurrency", &plan.concurrency.to_string()])
                 .args(["--timeout", &format!("{}ms", plan.lifetime.as_millis())])
                 .args(["--index", &index.to_string()])
+                .args(plan.target.trust.to_args())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())

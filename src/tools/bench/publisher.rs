@@ -29,8 +29,8 @@ impl Publisher {
         size: usize,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let mut conn = ClientConn::connect(target.addr, None)
-            .map_err(|e| format!("publisher: connect: {e}"))?;
+        let mut conn =
+            ClientConn::connect_to(target, None).map_err(|e| format!("publisher: connect: {e}"))?;
         conn.register(poll.registry(), PUBLISHER_TOKEN)
             .map_err(|e| format!("publisher: {e}"))?;
         let mut publisher = Self {

@@ -2,11 +2,11 @@
 //! [`crate::protocol::client`]: a writer shared by the threads that send, and
 //! a reader that yields whole frames.
 
+use super::link::{LinkReader, LinkWriter};
 use crate::observe::trace::{self, Direction};
 use crate::protocol::client::{ServerFrame, encode_close, encode_masked};
 use crate::protocol::frame::OP_PONG;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, Read};
 use std::sync::Mutex;
 
 /// The largest frame payload the client accepts; a header claiming more ends
@@ -21,13 +21,13 @@ pub struct FrameWriter {
 }
 
 struct WriterState {
-    stream: TcpStream,
+    stream: LinkWriter,
     close_sent: bool,
 }
 
 impl FrameWriter {
-    /// Wraps the write side of the socket.
-    pub fn new(stream: TcpStream, trace: bool) -> FrameWriter {
+    /// Wraps the write side of the connection.
+    pub fn new(stream: LinkWriter, trace: bool) -> FrameWriter {
         FrameWriter {
             state: Mutex::new(WriterState {
                 stream,
@@ -85,7 +85,7 @@ impl FrameWriter {
 
     /// Shuts the socket down both ways, which also wakes a blocked reader.
     pub fn shutdown(&self) {
-        let _ = self.lock().stream.shutdown(Shutdown::Both);
+        self.lock().stream.shutdown();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, WriterState> {
@@ -113,7 +113,7 @@ impl FrameWriter {
 
 /// Reads whole frames from the socket.
 pub struct FrameReader {
-    stream: TcpStream,
+    stream: LinkReader,
     buffer: Vec<u8>,
     /// Bytes at the front of `buffer` that the last frame returned occupies.
     consumed: usize,
@@ -122,7 +122,7 @@ pub struct FrameReader {
 
 impl FrameReader {
     /// Wraps the read side; `leftover` holds bytes that came with the handshake response.
-    pub fn new(stream: TcpStream, leftover: Vec<u8>, trace: bool) -> FrameReader {
+    pub fn new(stream: LinkReader, leftover: Vec<u8>, trace: bool) -> FrameReader {
         FrameReader {
             stream,
             buffer: leftover,
