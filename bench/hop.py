@@ -305,8 +305,8 @@ def failures(runs):
 # ---- the section in docs/scaling.md --------------------------------------------------------
 
 
-def host():
-    return f"{machine()}, load average {os.getloadavg()[0]:.1f} at the start"
+def host(load_before):
+    return f"{machine()}; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
 
 
 def figures(record):
@@ -372,14 +372,14 @@ def commands(args):
     return show(backplane), show(single)
 
 
-def section(args, runs, started):
+def section(args, runs, started, load_before):
     count = len({run["run"] for run in runs})
     backplane_command, single_command = commands(args)
     out = [
         BEGIN,
         "",
         f"`make bench-hop` ({started}, commit {git('rev-parse', '--short', 'HEAD')}, {count} run{'s' * (count != 1)}; "
-        f"{host()}). Each cell: median (min .. max) over the runs; the ratio is taken within each run, "
+        f"{host(load_before)}). Each cell: median (min .. max) over the runs; the ratio is taken within each run, "
         "then its median and spread. Every run started its own processes.",
         "",
         f"Window regime: the publisher sends as fast as it may, at most 64 messages ahead of the slowest subscriber "
@@ -417,6 +417,7 @@ def main():
     for signum in STOP_SIGNALS:
         signal.signal(signum, on_signal)
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load_before = os.getloadavg()[0]
     try:
         runs = run_all(args)
     except Stop as stop:
@@ -430,7 +431,7 @@ def main():
         log(f"FAILED: {problem}")
     if args.smoke:
         return 1 if problems else 0
-    write_doc(section(args, runs, started))
+    write_doc(section(args, runs, started, load_before))
     log(f"wrote {DOC.relative_to(REPO)} (raw records in bench/out/hop.json)")
     return 1 if problems else 0
 
