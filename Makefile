@@ -1,7 +1,7 @@
 # wsrelay: the two set-up commands are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build test test-external test-prometheus test-backplane test-tls lint doc conformance e2e e2e-tls bench bench-quick bench-scale bench-scale-smoke fuzz trace clean
+.PHONY: run build test test-external test-prometheus test-backplane test-tls lint doc conformance e2e e2e-tls bench bench-quick bench-scale bench-scale-smoke bench-hop fuzz trace clean
 
 ## run: build and start the relay on 0.0.0.0:8080 with the defaults
 run:
@@ -67,6 +67,10 @@ bench-scale:
 ## bench-scale-smoke: the same with 3 relays and 20,000 connections, each receiving every message (CI)
 bench-scale-smoke:
 	CARGO=$(CARGO) ./bench/scale.sh --smoke
+
+## bench-hop: publisher on node A, 1,000 subscribers over 4 relays joined by Redis, beside one relay; 3 runs; writes docs/scaling.md's "Cost of the hop" results
+bench-hop:
+	CARGO=$(CARGO) ./bench/hop.sh
 
 ## fuzz: each cargo-fuzz target for FUZZ_SECONDS (default 60); needs `cargo install cargo-fuzz`; not in CI
 FUZZ_SECONDS ?= 60

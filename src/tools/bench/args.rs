@@ -47,9 +47,10 @@ pub struct CommonArgs {
     /// Client processes to spread connections over (raised so none holds more than 9,000).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub procs: Option<u32>,
-    /// PID of the server, to report its memory and CPU from /proc.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// PID of the server, to report its memory and CPU from /proc; repeat it for a
+    /// server of several processes (their figures are summed).
+    #[arg(long = "server-pid")]
+    pub server_pids: Vec<u32>,
     /// Give up on the whole scenario after this long.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -68,11 +69,9 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// The probe of `--server-pid`, if given.
-    pub fn server_probe(&self) -> Result<Option<super::procstats::ServerProbe>, String> {
-        self.server_pid
-            .map(super::procstats::ServerProbe::new)
-            .transpose()
+    /// The probes of `--server-pid`, if given.
+    pub fn server_probe(&self) -> Result<Option<super::procstats::ServerSet>, String> {
+        super::procstats::ServerSet::new(&self.server_pids)
             .map_err(|e| format!("--server-pid: {e}"))
     }
 
@@ -118,6 +117,31 @@ pub struct FanoutArgs {
     /// Stop publishing after this long, even if fewer than --messages were sent.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Where the subscribers connect instead of --url (repeatable: spread evenly,
+    /// at least one client process each); the publisher stays on --url.
+    #[arg(long = "subscriber-url", value_parser = parse_target)]
+    pub subscriber_urls: Vec<Target>,
+    /// Admin listener (127.0.0.1:PORT) of a relay with --backplane (repeatable):
+    /// before publishing, wait until each that holds connections reports its
+    /// subscription, so that no message falls into the room's joining window.
+    #[arg(long = "wait-subscribed", value_parser = parse_loopback_addr)]
+    pub wait_subscribed: Vec<SocketAddr>,
+}
+
+impl FanoutArgs {
+    /// Where the subscribers connect: --subscriber-url, or else --url; each
+    /// with the trust flags of --url.
+    pub fn subscriber_targets(&self) -> Vec<Target> {
+        if self.subscriber_urls.is_empty() {
+            return vec![self.common.url.clone()];
+        }
+        let trust = &self.common.url.trust;
+        let with_trust = |url: &Target| Target {
+            trust: trust.clone(),
+            ..url.clone()
+        };
+        self.subscriber_urls.iter().map(with_trust).collect()
+    }
 }
 
 /// What an agent process does with its connections.
@@ -208,6 +232,15 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
     })
 }
 
+/// `127.0.0.1:PORT`; any other address is refused, as for URLs.
+fn parse_loopback_addr(text: &str) -> Result<SocketAddr, String> {
+    match text.parse::<SocketAddr>() {
+        Ok(addr) if addr.ip() == Ipv4Addr::LOCALHOST && addr.port() != 0 => Ok(addr),
+        Ok(_) => Err(format!("{text}: only 127.0.0.1:PORT is supported")),
+        Err(error) => Err(format!("{text}: {error}")),
+    }
+}
+
 /// A duration in the relay's own syntax (`250ms`, `2s`, `3m`), at most 24 h
 /// so that every run stops by itself.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -288,7 +321,7 @@ pub(super) mod tests {
         assert_eq!(idle.connections, 19_000);
         assert_eq!(idle.hold, Duration::from_secs(2));
         assert_eq!(idle.common.timeout, Duration::from_secs(120));
-        assert_eq!(idle.common.server_pid, Some(42));
+        assert_eq!(idle.common.server_pids, vec![42]);
         assert_eq!(idle.common.procs, None);
         assert!(!idle.common.json_only);
         assert_eq!(idle.common.url.addr, "127.0.0.1:9001".parse().unwrap());
@@ -325,6 +358,60 @@ pub(super) mod tests {
         assert_eq!(fanout.common.procs, Some(2));
         assert!(fanout.common.json_only);
         assert_eq!(fanout.common.url.path, "/");
+        assert_eq!(fanout.subscriber_targets(), vec![fanout.common.url.clone()]);
+        assert!(fanout.wait_subscribed.is_empty());
+    }
+
+    #[test]
+    fn fanout_over_several_relays() {
+        let Scenario::Fanout(fanout) = parse(&[
+            "fanout",
+            "--url",
+            "ws://127.0.0.1:8001/room",
+            "--subscribers",
+            "1000",
+            "--size",
+            "64",
+            "--subscriber-url",
+            "ws://127.0.0.1:8001/room",
+            "--subscriber-url",
+            "ws://127.0.0.1:8002/room",
+            "--wait-subscribed",
+            "127.0.0.1:9001",
+            "--wait-subscribed",
+            "127.0.0.1:9002",
+            "--server-pid",
+            "7",
+            "--server-pid",
+            "8",
+        ])
+        .unwrap() else {
+            panic!("not fanout")
+        };
+        let ports: Vec<u16> = fanout
+            .subscriber_targets()
+            .iter()
+            .map(|t| t.addr.port())
+            .collect();
+        assert_eq!(ports, vec![8001, 8002]);
+        assert_eq!(fanout.wait_subscribed.len(), 2);
+        assert_eq!(fanout.common.server_pids, vec![7, 8]);
+        let admin = |addr: &str| {
+            parse(&[
+                "fanout",
+                "--url",
+                "ws://127.0.0.1:1/",
+                "--subscribers",
+                "1",
+                "--size",
+                "64",
+                "--wait-subscribed",
+                addr,
+            ])
+        };
+        assert!(admin("10.0.0.1:9001").is_err());
+        assert!(admin("127.0.0.1:0").is_err());
+        assert!(admin("localhost").is_err());
     }
 
     #[test]

@@ -18,13 +18,13 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
     let requested = args.connections as usize;
     let shares = common.agent_shares(requested, 1);
 
-    let rss_before = server.and_then(|s| s.rss_kib());
-    let server_cpu_before = server.and_then(|s| s.cpu_ms());
+    let rss_before = server.as_ref().and_then(|s| s.rss_kib());
+    let server_cpu_before = server.as_ref().and_then(|s| s.cpu_ms());
     let own_cpu_before = procstats::own_cpu_ms();
     let children_cpu_before = procstats::children_cpu_ms();
 
     let plan = AgentPlan {
-        target: common.url.clone(),
+        targets: vec![common.url.clone()],
         role: AgentRole::Idle,
         connect_timeout: common.connect_timeout,
         concurrency: common.concurrency,
@@ -36,12 +36,12 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
         ramped,
     } = waits::launch(&plan, &shares, None, !common.json_only, deadline)?;
     let ramp = book.ramp();
-    let server_cpu_after = server.and_then(|s| s.cpu_ms());
+    let server_cpu_after = server.as_ref().and_then(|s| s.cpu_ms());
 
     if ramp.opened > 0 {
         waits::absorb_until(&pool, &mut book, deadline.min(Instant::now() + args.hold));
     }
-    let rss_after = server.and_then(|s| s.rss_kib());
+    let rss_after = server.as_ref().and_then(|s| s.rss_kib());
     pool.broadcast(super::protocol::AgentCommand::Close);
     let finished = waits::finish(&pool, &mut book, deadline + GRACE);
     pool.shut_down(Instant::now() + GRACE);

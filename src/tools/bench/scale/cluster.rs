@@ -105,26 +105,10 @@ impl Cluster {
     }
 
     /// Waits until every relay that holds a connection has confirmed its
-    /// subscription to the room, so that no message falls into the gap between
-    /// a room's first local member and its subscription. Returns the states,
-    /// or why it gave up at `deadline`.
+    /// subscription to the room (see [`wait_subscribed`]).
     pub fn wait_subscribed(&self, deadline: Instant) -> Result<Vec<RelayState>, String> {
-        loop {
-            let states = self.states();
-            let pending = states
-                .iter()
-                .filter(|state| !state.is_some_and(|s| s.connections == 0 || s.subscriptions > 0))
-                .count();
-            if pending == 0 {
-                return Ok(states.into_iter().flatten().collect());
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "{pending} relays did not report their subscription"
-                ));
-            }
-            std::thread::sleep(POLL);
-        }
+        let admins: Vec<SocketAddr> = self.relays.iter().map(|(_, admin)| *admin).collect();
+        wait_subscribed(&admins, deadline)
     }
 
     /// A relay process that exited, if any: its index and status.
@@ -203,6 +187,32 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Waits until every relay behind the admin listeners `admins` that holds a
+/// connection has confirmed its subscription to the room, so that no message
+/// falls into the gap between a room's first local member and its
+/// subscription. Returns the states, or why it gave up at `deadline`.
+pub fn wait_subscribed(
+    admins: &[SocketAddr],
+    deadline: Instant,
+) -> Result<Vec<RelayState>, String> {
+    loop {
+        let states: Vec<Option<RelayState>> = admins.iter().map(|&a| relay_state(a)).collect();
+        let pending = states
+            .iter()
+            .filter(|state| !state.is_some_and(|s| s.connections == 0 || s.subscriptions > 0))
+            .count();
+        if pending == 0 {
+            return Ok(states.into_iter().flatten().collect());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{pending} relays did not report their subscription"
+            ));
+        }
+        std::thread::sleep(POLL);
     }
 }
 

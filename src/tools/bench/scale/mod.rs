@@ -13,6 +13,7 @@ mod report;
 mod wire;
 
 pub use args::ScaleArgs;
+pub(super) use cluster::wait_subscribed;
 
 use super::args::{parse_target, plan_processes, split_evenly};
 use super::book::AgentBook;
@@ -66,7 +67,7 @@ pub fn run(args: ScaleArgs) -> Result<bool, String> {
 
     let target = parse_target(&format!("ws://127.0.0.1:{}{ROOM}", cluster.port()))?;
     let agents = AgentPlan {
-        target: target.clone(),
+        targets: vec![target.clone()],
         role: super::args::AgentRole::Subscribe,
         connect_timeout: args.connect_timeout,
         concurrency: args.concurrency,
