@@ -1,7 +1,7 @@
 //! `wsrelay bench fanout`: one publisher, N subscribers spread over agent processes;
 //! throughput, latency, losses and the server's CPU per delivered message.
 
-use super::args::{AgentRole, FanoutArgs, plan_processes, split_evenly};
+use super::args::{AgentRole, FanoutArgs, Target, plan_processes, split_evenly};
 use super::book::{AgentBook, CombinedTotals};
 use super::clock::monotonic_ns;
 use super::pool::{AgentPlan, AgentPool};
@@ -91,16 +91,7 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
     let deadline = Instant::now() + common.timeout;
     let server = common.server_probe()?;
     let requested = args.subscribers as usize;
-    let targets = args.subscriber_targets();
-    if requested < targets.len() {
-        return Err(format!(
-            "{requested} subscribers cannot be spread over {} --subscriber-url",
-            targets.len()
-        ));
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let processes = plan_processes(common.procs, cores, requested);
-    let shares = spread_over_targets(requested, processes, targets.len());
+    let (targets, shares) = subscriber_shares(&args)?;
 
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
     let waker =
@@ -174,6 +165,22 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
     judge(&mut fanout, publisher.failure(), agents_finished);
     report::print(&fanout, &fanout.table(), &fanout.details, common.json_only);
     Ok(fanout.details.passed())
+}
+
+/// Where the subscribers connect, and how many each agent process opens.
+fn subscriber_shares(args: &FanoutArgs) -> Result<(Vec<Target>, Vec<usize>), String> {
+    let requested = args.subscribers as usize;
+    let targets = args.subscriber_targets();
+    if requested < targets.len() {
+        return Err(format!(
+            "{requested} subscribers cannot be spread over {} --subscriber-url",
+            targets.len()
+        ));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let processes = plan_processes(args.common.procs, cores, requested);
+    let shares = spread_over_targets(requested, processes, targets.len());
+    Ok((targets, shares))
 }
 
 /// The report's figures, before it is judged.

@@ -57,28 +57,8 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
         dropped: combined.sums.dropped,
         ..RunDetails::default()
     };
-    if !ramped {
-        details
-            .problems
-            .push("timed out while opening connections".into());
-    }
-    if ramp.opened < requested as u64 {
-        details.problems.push(format!(
-            "{} of {requested} connections did not open",
-            requested as u64 - ramp.opened
-        ));
-    }
-    if combined.sums.dropped > 0 {
-        details.problems.push(format!(
-            "{} open connections were lost",
-            combined.sums.dropped
-        ));
-    }
-    if !finished || combined.missing_agents > 0 || combined.sums.timed_out {
-        details
-            .problems
-            .push("client processes did not finish in time".into());
-    }
+    let in_time = finished && combined.missing_agents == 0 && !combined.sums.timed_out;
+    note_problems(&mut details, ramped, in_time);
     let idle = IdleReport {
         scenario: "idle",
         connections: ramp.opened,
@@ -108,4 +88,25 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
     };
     report::print(&idle, &idle.table(), &idle.details, common.json_only);
     Ok(idle.details.passed())
+}
+
+/// What went wrong in an idle run, in the order a reader looks for it.
+fn note_problems(details: &mut RunDetails, ramped: bool, in_time: bool) {
+    let problems = &mut details.problems;
+    if !ramped {
+        problems.push("timed out while opening connections".into());
+    }
+    if details.opened < details.requested {
+        problems.push(format!(
+            "{} of {} connections did not open",
+            details.requested - details.opened,
+            details.requested
+        ));
+    }
+    if details.dropped > 0 {
+        problems.push(format!("{} open connections were lost", details.dropped));
+    }
+    if !in_time {
+        problems.push("client processes did not finish in time".into());
+    }
 }
