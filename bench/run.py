@@ -32,7 +32,9 @@ sys.dont_write_bytecode = True
 import deflate_report  # noqa: E402
 import report  # noqa: E402
 import scenarios  # noqa: E402
-from servers import BENCH_DIR, PEERS_DIR, REPO_DIR, RunningServer, fd_hard_limit, raise_fd_limit, server_specs  # noqa: E402
+from servers import (  # noqa: E402
+    BENCH_DIR, PEERS_DIR, REPO_DIR, RunningServer, fd_hard_limit, make_tls_files, raise_fd_limit, server_specs,
+)
 
 OUT_DIR = BENCH_DIR / "out"
 
@@ -42,6 +44,7 @@ def parse_args():
     parser.add_argument("--quick", action="store_true", help="small smoke run; report goes to bench/out/quick/")
     parser.add_argument("--plan", choices=["deflate"], help="only these scenarios; report goes to bench/out/<plan>/")
     parser.add_argument("--servers", help="comma-separated subset of: wsrelay,uws,tokio-tungstenite,node-ws")
+    parser.add_argument("--only", help="comma-separated prefixes of the scenarios to run, e.g. tls- (default: all)")
     parser.add_argument("--out", type=Path, help="directory for benchmarks.md and benchmarks.png")
     parser.add_argument("--no-build", action="store_true", help="use the existing builds of wsrelay and the peers")
     parser.add_argument("--from-results", type=Path, metavar="JSONL", help="only rewrite the report from a saved results file")
@@ -67,7 +70,8 @@ def build_peers():
 
 def run_generator(wsrelay_bin, scenario, server):
     """Runs one scenario against a running server; returns (json or None, error or None)."""
-    argv = [str(wsrelay_bin), "bench", scenario.kind, "--url", server.url, *scenario.args,
+    trust = ["--ca", str(server.tls.ca)] if server.tls else []
+    argv = [str(wsrelay_bin), "bench", scenario.kind, "--url", server.url, *scenario.args, *trust,
             "--server-pid", str(server.pid), "--json-only"]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=scenario.timeout_s, stdin=subprocess.DEVNULL)
@@ -83,12 +87,16 @@ def run_generator(wsrelay_bin, scenario, server):
     return result, None
 
 
-def run_one(wsrelay_bin, spec, scenario, log_dir):
+def run_one(wsrelay_bin, spec, scenario, log_dir, tls_files):
     """One fresh server process, one scenario; always returns a result record."""
     record = {"server": spec.name, "scenario": scenario.key, "kind": scenario.kind, "args": list(scenario.args)}
+    if scenario.tls and spec.tls_argv is None:
+        record["skipped"] = "not measured over TLS"
+        return record
+    tls = tls_files if scenario.tls else None
     try:
         env = dict(scenario.server_env)
-        with RunningServer(spec, log_dir / f"{spec.name}.log", env=env) as server:
+        with RunningServer(spec, log_dir / f"{spec.name}.log", tls=tls, env=env) as server:
             fd_limit = fd_hard_limit(server.pid)
             if fd_limit is not None and fd_limit < scenario.needs_fds:
                 record["skipped"] = f"server process may hold only {fd_limit:,} descriptors"
@@ -167,11 +175,16 @@ def main():
         plan = scenarios.deflate_plan()
     else:
         plan = scenarios.quick_plan() if args.quick else scenarios.full_plan()
+    if args.only:
+        prefixes = tuple(args.only.split(","))
+        plan = [scenario for scenario in plan if scenario.key.startswith(prefixes)]
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_dir = OUT_DIR / stamp
     run_dir.mkdir(parents=True, exist_ok=True)
     results_path = run_dir / "results.jsonl"
+    # One ECDSA P-256 certificate for every server in the TLS scenarios.
+    tls_files = make_tls_files(run_dir / "tls") if any(scenario.tls for scenario in plan) else None
     meta = report.machine_info()
     meta.update(
         kind="meta",
@@ -192,7 +205,7 @@ def main():
                 if scenario.servers and spec.name not in scenario.servers:
                     continue
                 log(f"{scenario.key} on {spec.name} ...")
-                record = run_one(wsrelay_bin, spec, scenario, run_dir)
+                record = run_one(wsrelay_bin, spec, scenario, run_dir, tls_files)
                 log(f"{scenario.key} on {spec.name}: {describe(record)}")
                 records.append(record)
                 results_file.write(json.dumps(record) + "\n")

@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub mod args;
-pub mod backplane;
-pub mod units;
+pub(crate) mod backplane;
+pub mod tls;
+pub(crate) mod units;
 
 pub use self::args::ServeArgs;
 
@@ -37,6 +38,8 @@ pub enum SlowConsumer {
 pub struct Config {
     /// Where and how the relay listens.
     pub listen: ListenConfig,
+    /// The certificate and key files with `--tls-cert`: the listener speaks only TLS.
+    pub tls: Option<tls::TlsFiles>,
     /// What a message does, rooms and publishing.
     pub rooms: RoomsConfig,
     /// What each client and the whole process may take.
@@ -155,6 +158,7 @@ impl Config {
     pub fn from_args(args: ServeArgs) -> Result<Config, String> {
         let ServeArgs {
             listen,
+            tls,
             rooms,
             limits,
             admission,
@@ -171,6 +175,7 @@ impl Config {
         let token = admission.token()?;
         let origins = admission.origins()?;
         let backplane = scale.backplane()?;
+        let tls = tls.files()?;
         Ok(Config {
             listen: ListenConfig {
                 addr: listen.listen,
@@ -178,6 +183,7 @@ impl Config {
                 subprotocols: listen.subprotocols,
                 shutdown_timeout: listen.shutdown_timeout,
             },
+            tls,
             rooms: RoomsConfig {
                 mode: rooms.mode,
                 greeting: rooms.greeting(),

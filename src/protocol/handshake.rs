@@ -15,17 +15,13 @@ use base64::Engine;
 mod extensions;
 
 use crate::protocol::frame::deflate::Deflate;
-pub use extensions::{Accepted, Offer, PERMESSAGE_DEFLATE, negotiate_deflate, parse_offers};
+pub(crate) use extensions::{PERMESSAGE_DEFLATE, negotiate_deflate, parse_offers};
 
 /// An accepted upgrade.
 #[derive(Debug)]
 pub struct Upgrade {
     /// The complete 101 response bytes.
     pub response: Vec<u8>,
-    /// The selected subprotocol, if any.
-    pub protocol: Option<String>,
-    /// The value of `Sec-WebSocket-Accept`.
-    pub accept: String,
     /// The room the connection joins (the request path).
     pub room: String,
     /// The connection's role in its room.
@@ -93,8 +89,6 @@ pub fn answer(request: &Request, config: &Config) -> Result<Upgrade, Response> {
     response.push_str("\r\n");
     Ok(Upgrade {
         response: response.into_bytes(),
-        protocol,
-        accept,
         room: request.path.clone(),
         role,
         deflate: deflate.map(|accepted| accepted.deflate),
@@ -221,12 +215,17 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
         let Ok(upgrade) = answer_to(&head) else {
             panic!("expected an upgrade");
         };
-        assert_eq!(upgrade.protocol.as_deref(), Some("chat"));
+        let response = String::from_utf8(upgrade.response).unwrap();
+        assert!(
+            response.contains("\r\nSec-WebSocket-Protocol: chat\r\n"),
+            "{response}"
+        );
         let head = format!("{GOOD}Sec-WebSocket-Protocol: v2\r\n\r\n");
         let Ok(upgrade) = answer_to(&head) else {
             panic!("expected an upgrade");
         };
-        assert_eq!(upgrade.protocol, None);
+        let response = String::from_utf8(upgrade.response).unwrap();
+        assert!(!response.contains("Sec-WebSocket-Protocol"), "{response}");
     }
 
     #[test]

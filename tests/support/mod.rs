@@ -3,10 +3,12 @@
 //! core, `wsrelay::protocol::client`) for malformed input.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod external;
 pub mod ops;
 pub mod process;
 pub mod redis;
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -231,6 +233,11 @@ impl RawClient {
 
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Sends each write at once (no Nagle coalescing).
+    pub fn stream_nodelay(&mut self) {
+        self.stream.set_nodelay(true).unwrap();
     }
 
     /// The next server frame as (first byte, payload), or None at EOF.

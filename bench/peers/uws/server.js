@@ -18,8 +18,13 @@ const TOPIC = 'all';
 // compressor, which compresses a published message once for all subscribers.
 const deflate = process.env.WS_DEFLATE === '1';
 const compression = deflate ? uWS.SHARED_COMPRESSOR : uWS.DISABLED;
+// With TLS_CERT_FILE and TLS_KEY_FILE (PEM), the same server as an SSLApp:
+// https:// and wss:// on the port, as `wsrelay --tls-cert/--tls-key`.
+const tls = process.env.TLS_CERT_FILE
+  ? { cert_file_name: process.env.TLS_CERT_FILE, key_file_name: process.env.TLS_KEY_FILE }
+  : null;
 
-uWS.App()
+(tls ? uWS.SSLApp(tls) : uWS.App())
   .ws('/*', {
     compression,
     // ws's own default maximum message size (100 MiB), as in the seed.

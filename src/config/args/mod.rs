@@ -9,6 +9,7 @@ mod limits;
 mod listen;
 mod observe;
 mod rooms;
+mod tls;
 
 pub use self::admission::AdmissionArgs;
 pub use self::backplane::BackplaneArgs;
@@ -18,6 +19,7 @@ pub use self::limits::LimitsArgs;
 pub use self::listen::ListenArgs;
 pub use self::observe::ObserveArgs;
 pub use self::rooms::RoomsArgs;
+pub use self::tls::TlsArgs;
 
 /// Flags of `wsrelay serve`, each also read from `WSRELAY_<FLAG>`.
 #[derive(clap::Args, Debug, Clone)]
@@ -25,6 +27,9 @@ pub struct ServeArgs {
     /// Address, workers, subprotocols, shutdown.
     #[command(flatten)]
     pub listen: ListenArgs,
+    /// Certificate and key for https:// and wss://.
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// What happens to messages: mode, greeting, rooms, publishing.
     #[command(flatten)]
     pub rooms: RoomsArgs,

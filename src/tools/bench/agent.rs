@@ -253,12 +253,11 @@ impl Agent {
                 self.first_connect_ns = monotonic_ns();
             }
             let source = socket::source_address(self.args.index, index);
-            let connected =
-                ClientConn::connect(self.args.url.addr, Some(source)).and_then(|conn| {
-                    let mut conn = conn.with_deflate(self.args.deflate);
-                    conn.register(self.poll.registry(), Token(index))
-                        .map(|()| conn)
-                });
+            let connected = ClientConn::connect_to(&self.args.url, Some(source)).and_then(|conn| {
+                let mut conn = conn.with_deflate(self.args.deflate);
+                conn.register(self.poll.registry(), Token(index))
+                    .map(|()| conn)
+            });
             match connected {
                 Ok(conn) => {
                     self.conns[index] = Some(conn);

@@ -1,13 +1,14 @@
 //! One non-blocking client WebSocket: connect, handshake, wait for the greeting,
 //! then exchange frames. The owner polls it with mio and handles timeouts.
 
+use super::args::Target;
 use super::socket;
+use super::tls::{self, Transport};
 use crate::protocol::client::{
     Assembler, ClientDeflate, ClientKey, FrameError, NORMAL_CLOSE, RequestOptions, ResponseHead,
     ServerFrame, close_code, encode_masked, write_request,
 };
 use crate::protocol::frame::{MessageKind, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -84,7 +85,7 @@ pub enum ConnEvent<'a> {
 /// A client WebSocket over a non-blocking mio TCP stream.
 #[derive(Debug)]
 pub struct ClientConn {
-    stream: TcpStream,
+    stream: Transport,
     phase: Phase,
     /// The Sec-WebSocket-Key sent; the response's accept value derives from it.
     key: ClientKey,
@@ -110,14 +111,33 @@ pub static RECEIVED_BYTES: AtomicU64 = AtomicU64::new(0);
 /// A chunk of read buffer sized for a burst of small frames.
 pub const READ_CHUNK: usize = 64 * 1024;
 
+/// A non-blocking TCP connect to `addr`, from `source` when given.
+fn dial(addr: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<mio::net::TcpStream> {
+    match (source, addr) {
+        (Some(source), SocketAddr::V4(dest)) => socket::connect_from(source, dest),
+        _ => socket::connect(addr),
+    }
+}
+
 impl ClientConn {
-    /// Starts a non-blocking connect to `addr`, from `source` when given.
+    /// Starts a non-blocking plain connect to `addr`, from `source` when given.
+    #[cfg(test)]
     pub fn connect(addr: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<Self> {
-        let stream = match (source, addr) {
-            (Some(source), SocketAddr::V4(dest)) => socket::connect_from(source, dest)?,
-            _ => socket::connect(addr)?,
+        Ok(Self::over(Transport::plain(dial(addr, source)?)))
+    }
+
+    /// Starts a connection to `target`: TLS for a `wss://` URL.
+    pub fn connect_to(target: &Target, source: Option<Ipv4Addr>) -> io::Result<Self> {
+        let tcp = dial(target.addr, source)?;
+        let transport = match &target.tls_name {
+            Some(name) => Transport::tls(tcp, tls::client(&target.trust, name)?),
+            None => Transport::plain(tcp),
         };
-        Ok(Self {
+        Ok(Self::over(transport))
+    }
+
+    fn over(stream: Transport) -> Self {
+        Self {
             stream,
             phase: Phase::Connecting,
             key: ClientKey::from_nonce(rand::random()),
@@ -128,7 +148,7 @@ impl ClientConn {
             offer_deflate: false,
             deflate: None,
             deflated: false,
-        })
+        }
     }
 
     /// Offers permessage-deflate (`wsrelay bench --deflate`): messages then
@@ -219,7 +239,7 @@ impl ClientConn {
                 Ok(n) => {
                     RECEIVED_BYTES.fetch_add(n as u64, Relaxed);
                     self.absorb(&scratch[..n], sink);
-                    if n < scratch.len() {
+                    if n < scratch.len() && !self.stream.is_tls() {
                         // A short read emptied the socket; new data raises a new
                         // edge, so the read that would only say WouldBlock is skipped.
                         break;
@@ -410,6 +430,8 @@ impl ClientConn {
                 Err(e) => return Err(e),
             }
         }
+        // With TLS, the records rustls still holds.
+        self.stream.flush()?;
         if self.out_pos == self.outbuf.len() {
             self.outbuf.clear();
             self.out_pos = 0;

@@ -12,6 +12,13 @@ const JSON_FLOOR: usize = 1024;
 const STAMP_AT: usize = 6;
 const SEQ_AT: usize = 29;
 
+/// Writes the send time `stamp` (ns) and sequence number `seq`, big-endian,
+/// into the first 16 bytes of a binary message; the rest is padding.
+pub fn write_stamp(buffer: &mut [u8], stamp: u64, seq: u64) {
+    buffer[..8].copy_from_slice(&stamp.to_be_bytes());
+    buffer[8..16].copy_from_slice(&seq.to_be_bytes());
+}
+
 /// The publisher's message buffer.
 pub struct Payload {
     json: bool,
@@ -46,8 +53,7 @@ impl Payload {
     /// The message with sequence number `seq`, sent at `stamp` (ns).
     pub fn message(&mut self, stamp: u64, seq: u64) -> &[u8] {
         if !self.json {
-            self.buffer[..8].copy_from_slice(&stamp.to_be_bytes());
-            self.buffer[8..16].copy_from_slice(&seq.to_be_bytes());
+            write_stamp(&mut self.buffer, stamp, seq);
             return &self.buffer;
         }
         let floor = JSON_FLOOR.min(self.size);

@@ -1,7 +1,7 @@
 //! The fan-out publisher: one connection in the parent process that stamps each
 //! message with its send time and sequence number.
 
-use super::args::FanoutArgs;
+use super::args::Target;
 use super::clock::monotonic_ns;
 use super::conn::{ClientConn, CloseReason, ConnEvent, Phase, READ_CHUNK};
 use super::payload::Payload;
@@ -24,12 +24,18 @@ pub struct Publisher {
 
 impl Publisher {
     /// Connects and waits for the greeting, at most `timeout`.
-    pub fn connect(poll: &mut Poll, args: &FanoutArgs, timeout: Duration) -> Result<Self, String> {
-        let target = &args.common.url;
-        let payload = Payload::new(args.size, args.json)?;
-        let mut conn = ClientConn::connect(target.addr, None)
+    /// Connects (offering permessage-deflate if `deflate`) and waits for the
+    /// greeting, at most `timeout`.
+    pub fn connect(
+        poll: &mut Poll,
+        target: &Target,
+        payload: Payload,
+        deflate: bool,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let mut conn = ClientConn::connect_to(target, None)
             .map_err(|e| format!("publisher: connect: {e}"))?
-            .with_deflate(args.common.deflate);
+            .with_deflate(deflate);
         conn.register(poll.registry(), PUBLISHER_TOKEN)
             .map_err(|e| format!("publisher: {e}"))?;
         let mut publisher = Self {
@@ -84,6 +90,12 @@ impl Publisher {
         self.sent += 1;
     }
 
+    /// Counts `count` messages that went out another way (an HTTP publish):
+    /// the next message continues their numbering.
+    pub fn count_sent_elsewhere(&mut self, count: u64) {
+        self.sent += count;
+    }
+
     /// Writes what the kernel accepts now.
     pub fn flush(&mut self) {
         let failure = &mut self.failure;
@@ -114,6 +126,12 @@ impl Publisher {
             }
         }
     }
+}
+
+/// Writes the send time (CLOCK_MONOTONIC ns) and sequence number `seq`,
+/// big-endian, into the first 16 bytes of `payload`; the rest is padding.
+pub fn stamp(payload: &mut [u8], seq: u64) {
+    super::payload::write_stamp(payload, monotonic_ns(), seq);
 }
 
 fn record_failure(failure: &mut Option<String>, event: ConnEvent<'_>) {

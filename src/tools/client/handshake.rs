@@ -2,6 +2,7 @@
 //! byte. The request's bytes and the checks on the answer are
 //! [`crate::protocol::client`]'s; this file reads, writes and prints.
 
+use super::link::Link;
 use crate::observe::trace::{self, Direction};
 use crate::protocol::client::{
     BodyLength, ClientKey, DeflateParams, RequestOptions, ResponseError, ResponseHead, WsUrl,
@@ -9,7 +10,6 @@ use crate::protocol::client::{
 };
 use crate::protocol::handshake::accept_key;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 /// The most of a refusal's body that the client reads and prints.
@@ -88,7 +88,7 @@ pub fn build_request(
 /// right `Sec-WebSocket-Accept`, and no subprotocol or extension that was not offered.
 /// With `trace`, the raw request, the raw response and the accept derivation go to stderr.
 pub fn perform(
-    stream: &mut TcpStream,
+    stream: &mut Link,
     request: &UpgradeRequest,
     trace: bool,
 ) -> Result<Accepted, HandshakeError> {
@@ -115,7 +115,9 @@ pub fn perform(
             })
             .collect();
         let mut rest = buffer.split_off(head_len);
-        stream.set_read_timeout(Some(REFUSAL_BODY_TIMEOUT))?;
+        stream
+            .socket()
+            .set_read_timeout(Some(REFUSAL_BODY_TIMEOUT))?;
         let (raw_body, body) = read_refusal_body(stream, &mut rest, length)?;
         if trace {
             buffer.extend_from_slice(&raw_body);
@@ -169,7 +171,7 @@ fn trace_accept(head: &[u8], key: &str, received: Option<String>) {
 
 /// Reads until the response head is complete. Returns everything read: the
 /// head and whatever bytes followed it. Invalid HTTP is traced as it came.
-fn read_head(stream: &mut TcpStream, trace: bool) -> Result<Vec<u8>, HandshakeError> {
+fn read_head(stream: &mut impl Read, trace: bool) -> Result<Vec<u8>, HandshakeError> {
     let mut buffer = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
@@ -204,7 +206,7 @@ fn read_head(stream: &mut TcpStream, trace: bool) -> Result<Vec<u8>, HandshakeEr
 /// Reads a refusal's body (at most 64 KiB of it). Returns the bytes as they
 /// came (for the trace) and the body with chunked encoding undone (for the reader).
 fn read_refusal_body(
-    stream: &mut TcpStream,
+    stream: &mut impl Read,
     already: &mut Vec<u8>,
     length: BodyLength,
 ) -> io::Result<(Vec<u8>, Vec<u8>)> {
