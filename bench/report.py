@@ -7,6 +7,7 @@ import resource
 import subprocess
 from pathlib import Path
 
+import sections
 from servers import PEERS_DIR
 
 # Reference points for the ratio columns.
@@ -146,8 +147,12 @@ def _idle_section(key, by_server, servers):
         )
     header = ["server", "connections", "handshakes/s", *_ref_headers("handshakes/s"),
               "RSS before (KiB)", "RSS after (KiB)", "bytes/conn", *_ref_headers("bytes/conn"), "status"]
-    n = key.split("-", 1)[1]
-    return f"### Idle: {int(n):,} connections\n\n" + _table(header, rows)
+    n = key.rsplit("-", 1)[1]
+    if key.startswith("tls-"):
+        title = f"TLS idle: {int(n):,} connections over wss:// (each a full TLS 1.3 handshake, no resumption)"
+    else:
+        title = f"Idle: {int(n):,} connections"
+    return f"### {title}\n\n" + _table(header, rows)
 
 
 def _fanout_section(title, by_server, servers):
@@ -209,14 +214,26 @@ def write_markdown(path, meta, records, plot_name):
         "subscribers; latency is publish-to-receive; server CPU per delivered message is the figure that "
         "stays fair when the generator saturates.",
         "",
-        f"![delivered msg/s, p99 latency and idle memory per connection]({plot_name})",
-        "",
     ]
+    if plot_name:
+        parts += [f"![delivered msg/s, p99 latency and idle memory per connection]({plot_name})", ""]
+    if any(key.startswith("tls-") for key in meta["scenarios"]):
+        parts += [
+            "TLS scenarios: wsrelay with `--tls-cert`/`--tls-key`, uWebSockets.js as `SSLApp`, both serving "
+            "one ECDSA P-256 certificate made by openssl for the run; the generator (rustls with ring, ALPN "
+            "http/1.1) resumes no session, so every connection costs a full TLS 1.3 handshake on both sides "
+            "of the shared cores. The other peers are not measured over TLS.",
+            "",
+        ]
     for key in meta["scenarios"]:
         by_server = table.get(key, {})
         args = _scenario_args(records, key)
-        if key.startswith("idle-"):
+        if key.startswith(("idle-", "tls-idle-")):
             parts.append(_idle_section(key, by_server, servers))
+        elif key.startswith("tls-fanout-"):
+            n = int(key.rsplit("-", 1)[1])
+            parts.append(_fanout_section(
+                f"TLS fan-out at full speed: {n:,} subscribers over wss://, 64-byte messages", by_server, servers))
         elif key.startswith("fanout-"):
             n = int(key.split("-", 1)[1])
             parts.append(_fanout_section(f"Fan-out at full speed: {n:,} subscribers, 64-byte messages", by_server, servers))
@@ -225,13 +242,16 @@ def write_markdown(path, meta, records, plot_name):
             parts.append(_fanout_section(
                 f"Fan-out at a fixed load: {int(subscribers):,} subscribers × {int(rate):,} msg/s "
                 f"({int(subscribers) * int(rate):,} deliveries/s), 64-byte messages", by_server, servers))
-        parts += ["", f"Generator arguments: `wsrelay bench {'idle' if key.startswith('idle-') else 'fanout'} {args}`", ""]
+        kind = "idle" if "idle-" in key else "fanout"
+        trust = " --ca ca.pem" if key.startswith("tls-") else ""
+        parts += ["", f"Generator arguments: `wsrelay bench {kind} {args}{trust}`", ""]
     parts += ["<details><summary>Raw JSON lines</summary>", "", "```"]
     for record in records:
         if record.get("result"):
             parts.append(f"{record['server']}: {json.dumps(record['result'])}")
     parts += ["```", "", "</details>", ""]
-    path.write_text("\n".join(parts))
+    kept = sections.kept(path)  # what other plans wrote into the file
+    path.write_text("\n".join(parts) + ("\n" + kept if kept else ""))
 
 
 def write_plot(path, meta, records):
@@ -298,7 +318,9 @@ def _bars(axis, servers, table, keys, field, divisor, ylabel, title):
 
 
 def write(out_dir, meta, records):
-    """Writes benchmarks.md and benchmarks.png into out_dir."""
+    """Writes benchmarks.md and, when plain fan-outs ran (the plot's axes), benchmarks.png into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_plot(out_dir / "benchmarks.png", meta, records)
-    write_markdown(out_dir / "benchmarks.md", meta, records, "benchmarks.png")
+    plotted = any(key.startswith("fanout-") for key in meta["scenarios"])
+    if plotted:
+        write_plot(out_dir / "benchmarks.png", meta, records)
+    write_markdown(out_dir / "benchmarks.md", meta, records, "benchmarks.png" if plotted else None)

@@ -29,9 +29,12 @@ from pathlib import Path
 # No __pycache__ beside the sources of a checkout.
 sys.dont_write_bytecode = True
 
+import deflate_report  # noqa: E402
 import report  # noqa: E402
 import scenarios  # noqa: E402
-from servers import BENCH_DIR, PEERS_DIR, REPO_DIR, RunningServer, fd_hard_limit, raise_fd_limit, server_specs  # noqa: E402
+from servers import (  # noqa: E402
+    BENCH_DIR, PEERS_DIR, REPO_DIR, RunningServer, fd_hard_limit, make_tls_files, raise_fd_limit, server_specs,
+)
 
 OUT_DIR = BENCH_DIR / "out"
 
@@ -39,7 +42,9 @@ OUT_DIR = BENCH_DIR / "out"
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small smoke run; report goes to bench/out/quick/")
+    parser.add_argument("--plan", choices=["deflate"], help="only these scenarios; report goes to bench/out/<plan>/")
     parser.add_argument("--servers", help="comma-separated subset of: wsrelay,uws,tokio-tungstenite,node-ws")
+    parser.add_argument("--only", help="comma-separated prefixes of the scenarios to run, e.g. tls- (default: all)")
     parser.add_argument("--out", type=Path, help="directory for benchmarks.md and benchmarks.png")
     parser.add_argument("--no-build", action="store_true", help="use the existing builds of wsrelay and the peers")
     parser.add_argument("--from-results", type=Path, metavar="JSONL", help="only rewrite the report from a saved results file")
@@ -65,7 +70,8 @@ def build_peers():
 
 def run_generator(wsrelay_bin, scenario, server):
     """Runs one scenario against a running server; returns (json or None, error or None)."""
-    argv = [str(wsrelay_bin), "bench", scenario.kind, "--url", server.url, *scenario.args,
+    trust = ["--ca", str(server.tls.ca)] if server.tls else []
+    argv = [str(wsrelay_bin), "bench", scenario.kind, "--url", server.url, *scenario.args, *trust,
             "--server-pid", str(server.pid), "--json-only"]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=scenario.timeout_s, stdin=subprocess.DEVNULL)
@@ -81,11 +87,16 @@ def run_generator(wsrelay_bin, scenario, server):
     return result, None
 
 
-def run_one(wsrelay_bin, spec, scenario, log_dir):
+def run_one(wsrelay_bin, spec, scenario, log_dir, tls_files):
     """One fresh server process, one scenario; always returns a result record."""
     record = {"server": spec.name, "scenario": scenario.key, "kind": scenario.kind, "args": list(scenario.args)}
+    if scenario.tls and spec.tls_argv is None:
+        record["skipped"] = "not measured over TLS"
+        return record
+    tls = tls_files if scenario.tls else None
     try:
-        with RunningServer(spec, log_dir / f"{spec.name}.log") as server:
+        env = dict(scenario.server_env)
+        with RunningServer(spec, log_dir / f"{spec.name}.log", tls=tls, env=env) as server:
             fd_limit = fd_hard_limit(server.pid)
             if fd_limit is not None and fd_limit < scenario.needs_fds:
                 record["skipped"] = f"server process may hold only {fd_limit:,} descriptors"
@@ -120,6 +131,16 @@ def describe(record):
     return ", ".join(parts)
 
 
+def write_report(out_dir, meta, records):
+    if meta.get("plan") == "deflate":
+        docs = REPO_DIR / "docs" / "benchmarks.md"
+        deflate_report.write(out_dir, meta, records, docs)
+        log(f"wrote {out_dir / 'deflate.md'} and its section of {docs}")
+    else:
+        report.write(out_dir, meta, records)
+        log(f"wrote {out_dir / 'benchmarks.md'} and {out_dir / 'benchmarks.png'}")
+
+
 def log(message):
     print(f"[bench {datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -129,13 +150,13 @@ def main():
     # SIGTERM (e.g. from make being stopped) unwinds like Ctrl-C, so that the
     # running server is killed by its guard.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    out_dir = args.out or (OUT_DIR / "quick" if args.quick else REPO_DIR / "docs")
+    side_run = "quick" if args.quick else args.plan
+    out_dir = args.out or (OUT_DIR / side_run if side_run else REPO_DIR / "docs")
 
     if args.from_results:
         records = [json.loads(line) for line in args.from_results.read_text().splitlines() if line.strip()]
         meta = records.pop(0)
-        report.write(out_dir, meta, records)
-        log(f"wrote {out_dir / 'benchmarks.md'} and {out_dir / 'benchmarks.png'}")
+        write_report(out_dir, meta, records)
         return 0
 
     raise_fd_limit()
@@ -150,18 +171,27 @@ def main():
         if unknown:
             sys.exit(f"unknown server(s): {', '.join(sorted(unknown))}")
         specs = [spec for spec in specs if spec.name in wanted]
-    plan = scenarios.quick_plan() if args.quick else scenarios.full_plan()
+    if args.plan == "deflate":
+        plan = scenarios.deflate_plan()
+    else:
+        plan = scenarios.quick_plan() if args.quick else scenarios.full_plan()
+    if args.only:
+        prefixes = tuple(args.only.split(","))
+        plan = [scenario for scenario in plan if scenario.key.startswith(prefixes)]
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_dir = OUT_DIR / stamp
     run_dir.mkdir(parents=True, exist_ok=True)
     results_path = run_dir / "results.jsonl"
+    # One ECDSA P-256 certificate for every server in the TLS scenarios.
+    tls_files = make_tls_files(run_dir / "tls") if any(scenario.tls for scenario in plan) else None
     meta = report.machine_info()
     meta.update(
         kind="meta",
         date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         command=" ".join(["bench/run.sh", *map(shlex.quote, sys.argv[1:])]),
         quick=args.quick,
+        plan=args.plan,
         servers=[{"name": spec.name, "label": spec.label} for spec in specs],
         scenarios=[scenario.key for scenario in plan],
         versions=report.versions(server_bin, wsrelay_bin),
@@ -172,8 +202,10 @@ def main():
         results_file.write(json.dumps(meta) + "\n")
         for scenario in plan:
             for spec in specs:
+                if scenario.servers and spec.name not in scenario.servers:
+                    continue
                 log(f"{scenario.key} on {spec.name} ...")
-                record = run_one(wsrelay_bin, spec, scenario, run_dir)
+                record = run_one(wsrelay_bin, spec, scenario, run_dir, tls_files)
                 log(f"{scenario.key} on {spec.name}: {describe(record)}")
                 records.append(record)
                 results_file.write(json.dumps(record) + "\n")
@@ -181,9 +213,8 @@ def main():
     meta["total_minutes"] = round((time.monotonic() - started) / 60, 1)
     # Rewrite with the run's duration in the header line, for --from-results.
     results_path.write_text("".join(json.dumps(line) + "\n" for line in [meta, *records]))
-    report.write(out_dir, meta, records)
-    log(f"raw results in {results_path}")
-    log(f"wrote {out_dir / 'benchmarks.md'} and {out_dir / 'benchmarks.png'} in {meta['total_minutes']} min")
+    write_report(out_dir, meta, records)
+    log(f"raw results in {results_path} ({meta['total_minutes']} min)")
     failures = [record for record in records if "error" in record]
     return 1 if failures else 0
 

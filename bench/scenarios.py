@@ -6,7 +6,7 @@ costs no more time than the fastest and a full `make bench` stays well under
 twenty minutes on a 2-core host.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MESSAGE_SIZE = 64
 # A server process here may hold at most 20,000 descriptors: 19,000
@@ -28,6 +28,13 @@ class Scenario:
     needs_fds: int = 0
     # Seconds the generator may take before it is killed.
     timeout_s: int = 240
+    # Environment of the server process (WS_DEFLATE=1 turns the peers' permessage-deflate on).
+    server_env: tuple = ()
+    # Only these servers (by name); all when empty.
+    servers: tuple = ()
+    # Over TLS (wss://, every server with the same ECDSA P-256 certificate);
+    # only servers that serve TLS in bench/servers.py run it.
+    tls: bool = False
 
     def subscribers(self):
         return _arg_value(self.args, "--subscribers")
@@ -88,6 +95,77 @@ def fixed_rate(subscribers, rate, seconds):
     )
 
 
+# The permessage-deflate scenarios: servers that speak it, compressing peers on.
+DEFLATE_SERVERS = ("wsrelay", "uws", "node-ws")
+DEFLATE_ENV = (("WS_DEFLATE", "1"),)
+JSON_SIZE = "4KiB"
+DEFLATE_IDLE_CONNECTIONS = 10_000
+
+
+def deflate_idle(connections, offer):
+    """Idle memory with every connection offering permessage-deflate (or none)."""
+    suffix = "-deflate" if offer else "-plain"
+    return Scenario(
+        key=f"idle-{connections}{suffix}",
+        kind="idle",
+        args=("--connections", str(connections), "--hold", "2s", "--timeout", "180s",
+              *(("--deflate",) if offer else ())),
+        needs_fds=connections + FD_HEADROOM,
+        server_env=DEFLATE_ENV,
+        servers=DEFLATE_SERVERS,
+    )
+
+
+def deflate_fanout(subscribers, seconds, offer=True):
+    """Compressible JSON of 1-4 KiB to subscribers that all negotiated
+    permessage-deflate (or, without `offer`, none did: the same load plain)."""
+    return Scenario(
+        key=f"fanout-json-{'deflate' if offer else 'plain'}-{subscribers}",
+        kind="fanout",
+        args=(
+            "--subscribers", str(subscribers),
+            "--size", JSON_SIZE,
+            "--json",
+            *(("--deflate",) if offer else ()),
+            "--messages", "10000000",
+            "--duration", f"{seconds}s",
+            "--timeout", "180s",
+        ),
+        needs_fds=subscribers + 1 + FD_HEADROOM,
+        server_env=DEFLATE_ENV,
+        servers=DEFLATE_SERVERS,
+    )
+
+
+def deflate_plan():
+    """`bench/run.sh --plan deflate`: permessage-deflate side by side."""
+    return [
+        deflate_idle(DEFLATE_IDLE_CONNECTIONS, offer=False),
+        deflate_idle(DEFLATE_IDLE_CONNECTIONS, offer=True),
+        deflate_fanout(1_000, 10, offer=False),
+        deflate_fanout(1_000, 10),
+        deflate_fanout(5_000, 10),
+    ]
+# TLS idle connections: every one a full TLS 1.3 handshake (the generator
+# resumes no session), so this also measures handshakes/s.
+TLS_IDLE_CONNECTIONS = 10_000
+
+
+def tls_idle(connections, hold="2s"):
+    """Idle connections over wss://: memory per TLS connection and full handshakes/s."""
+    return over_tls(idle(connections, hold))
+
+
+def tls_fanout(subscribers, seconds, max_messages=10_000_000):
+    """Fan-out over wss:// as fast as the generator's window allows, for `seconds`."""
+    return over_tls(fanout(subscribers, seconds, max_messages))
+
+
+def over_tls(plain):
+    """The same scenario over wss://, named `tls-<key>`."""
+    return replace(plain, key=f"tls-{plain.key}", tls=True)
+
+
 def full_plan():
     """The `make bench` scenarios."""
     return [
@@ -98,6 +176,8 @@ def full_plan():
         fanout(5_000, 10),
         # 50k deliveries/s: within what every server sustains here.
         fixed_rate(1_000, 50, 10),
+        tls_idle(TLS_IDLE_CONNECTIONS),
+        tls_fanout(1_000, 10),
     ]
 
 
@@ -108,4 +188,6 @@ def quick_plan():
         fanout(100, 2),
         fanout(500, 2),
         fixed_rate(100, 100, 3),
+        tls_idle(1_000, hold="1s"),
+        tls_fanout(100, 2),
     ]

@@ -9,6 +9,7 @@ also when the benchmark fails half-way.
 import os
 import resource
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -29,6 +30,38 @@ class ServerSpec:
     argv: list
     cwd: Path = REPO_DIR
     env: dict = field(default_factory=dict)
+    # How it serves TLS: extra argv and environment ({cert} and {key} are
+    # replaced by the PEM files); None when it is not measured over TLS.
+    tls_argv: list = None
+    tls_env: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A CA and a leaf for localhost and 127.0.0.1 (ECDSA P-256), in PEM."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(directory):
+    """Makes the one certificate every server serves in the TLS scenarios, with openssl."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / "ca.pem", directory / "ca.key"
+    cert, key, csr = directory / "cert.pem", directory / "key.pem", directory / "leaf.csr"
+    ext = directory / "leaf.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for argv in (
+        ["openssl", "req", "-x509", *curve, "-keyout", ca_key, "-out", ca, "-days", "2",
+         "-subj", "/CN=wsrelay bench CA"],
+        ["openssl", "req", *curve, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
+        ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", ext],
+    ):
+        subprocess.run([str(part) for part in argv], check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    return TlsFiles(ca=ca, cert=cert, key=key)
 
 
 def server_specs(wsrelay_bin):
@@ -40,12 +73,15 @@ def server_specs(wsrelay_bin):
             [str(wsrelay_bin), "--listen", "127.0.0.1:{port}"],
             # Per-connection info logs would be measured, not the relay.
             env={"RUST_LOG": "warn"},
+            tls_argv=["--tls-cert", "{cert}", "--tls-key", "{key}"],
         ),
         ServerSpec(
             "uws",
             "uWebSockets.js",
             ["node", "server.js"],
             cwd=PEERS_DIR / "uws",
+            tls_argv=[],
+            tls_env={"TLS_CERT_FILE": "{cert}", "TLS_KEY_FILE": "{key}"},
         ),
         ServerSpec(
             "tokio-tungstenite",
@@ -90,8 +126,12 @@ def fd_hard_limit(pid):
 class RunningServer:
     """Context manager: starts a server, waits until `GET /` answers, kills it on exit."""
 
-    def __init__(self, spec, log_path, ready_timeout=20.0):
+    def __init__(self, spec, log_path, ready_timeout=20.0, tls=None, env=None):
         self.spec = spec
+        # TlsFiles to serve https:// and wss:// with, or None.
+        self.tls = tls
+        # Environment for this run only (a scenario's WS_DEFLATE=1).
+        self.extra_env = env or {}
         self.log_path = log_path
         self.ready_timeout = ready_timeout
         self.port = free_port()
@@ -103,11 +143,22 @@ class RunningServer:
 
     @property
     def url(self):
+        if self.tls:
+            return f"wss://localhost:{self.port}/"
         return f"ws://127.0.0.1:{self.port}/"
 
+    def _fill(self, text):
+        text = text.replace("{port}", str(self.port))
+        if self.tls:
+            text = text.replace("{cert}", str(self.tls.cert)).replace("{key}", str(self.tls.key))
+        return text
+
     def __enter__(self):
-        argv = [part.replace("{port}", str(self.port)) for part in self.spec.argv]
-        env = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1", **self.spec.env)
+        argv = list(self.spec.argv) + (list(self.spec.tls_argv) if self.tls else [])
+        argv = [self._fill(part) for part in argv]
+        extra_env = dict(self.spec.env, **(self.spec.tls_env if self.tls else {}), **self.extra_env)
+        env = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1",
+                   **{name: self._fill(value) for name, value in extra_env.items()})
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
@@ -136,8 +187,11 @@ class RunningServer:
                 raise RuntimeError(
                     f"{self.spec.name} exited with {self.process.returncode} at start; see {self.log_path}"
                 )
+            # Over TLS, by the name in the certificate.
+            root = f"https://localhost:{self.port}/" if self.tls else f"http://127.0.0.1:{self.port}/"
+            context = ssl.create_default_context(cafile=str(self.tls.ca)) if self.tls else None
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=1) as reply:
+                with urllib.request.urlopen(root, timeout=1, context=context) as reply:
                     if reply.read() == b"Hello, World!":
                         return
             except OSError:

@@ -1,4 +1,6 @@
-"""Summarise a kosoku/Autobahn index.json and compare it with the expected results.
+"""Summarise kosoku/Autobahn index.json files and compare them with the expected results.
+
+    check.py INDEX.json... EXPECTED.json
 
 Exit status 1 when a case is neither OK nor INFORMATIONAL, or when any case's
 outcome differs from expected.json (set UPDATE=1 to rewrite that file).
@@ -22,8 +24,10 @@ def case_key(case):
     return [int(part) for part in case.split(".")]
 
 
-def main(index_path, expected_path):
-    got = outcomes(index_path)
+def main(index_paths, expected_path):
+    got = {}
+    for index_path in index_paths:
+        got.update(outcomes(index_path))
     counts = collections.Counter(b for pair in got.values() for b in pair[:1])
     print(f"{len(got)} cases: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     bad = sorted((c for c, pair in got.items() if not set(pair) <= ACCEPTED), key=case_key)
@@ -48,4 +52,4 @@ def main(index_path, expected_path):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1:-1], sys.argv[-1]))

@@ -5,6 +5,9 @@
 //   E2E_SERVER_CMD    shell command to run instead of the relay; it must listen on $E2E_LISTEN
 //   E2E_ROOMS=0       skip the check that two rooms do not hear each other (for relays without rooms)
 //   E2E_SCREENSHOT    where to save the screenshot (default: docs/demo.png)
+//   E2E_TLS_CERT, E2E_TLS_KEY, E2E_TLS_SPKI
+//                     serve with --tls-cert/--tls-key and test over https:// and wss://; Chromium
+//                     trusts the certificate whose SPKI SHA-256 (base64) is E2E_TLS_SPKI (`make e2e-tls`)
 //   CHROMIUM          browser executable (default: /usr/bin/chromium)
 
 import { spawn } from "node:child_process";
@@ -22,7 +25,14 @@ const STEP_TIMEOUT_MS = 10_000;
 const RECOVERY_TIMEOUT_MS = 30_000;
 const SERVER_READY_TIMEOUT_MS = 15_000;
 const GREETING = "Hello, World!";
+// Over TLS: the relay's flags, and the schemes the page and its WebSocket use.
+const TLS_FLAGS = process.env.E2E_TLS_CERT
+  ? ["--tls-cert", process.env.E2E_TLS_CERT, "--tls-key", process.env.E2E_TLS_KEY]
+  : [];
+const HTTP = TLS_FLAGS.length ? "https" : "http";
+const WS = TLS_FLAGS.length ? "wss" : "ws";
 const CHROMIUM_ARGS = [
+  ...(TLS_FLAGS.length ? [`--ignore-certificate-errors-spki-list=${process.env.E2E_TLS_SPKI}`] : []),
   "--headless",
   "--no-sandbox",
   "--disable-gpu",
@@ -73,7 +83,7 @@ function spawnServer(port) {
   const command = process.env.E2E_SERVER_CMD;
   const child = command
     ? spawn("sh", ["-c", command], options)
-    : spawn(relayBinary(), ["serve", "--listen", listen], options);
+    : spawn(relayBinary(), ["serve", "--listen", listen, ...TLS_FLAGS], options);
   const server = { child, output: [], exited: null };
   const keep = (chunk) => {
     server.output.push(...chunk.toString().split("\n").filter(Boolean));
@@ -110,7 +120,7 @@ async function demoAnswers(baseUrl) {
 // Starts the server and waits until it serves /demo; a start that dies (say, the port still
 // held by the previous run) is retried until the deadline.
 async function startServer(port) {
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = `${HTTP}://127.0.0.1:${port}`;
   const deadline = Date.now() + SERVER_READY_TIMEOUT_MS;
   let server = spawnServer(port);
   let exitedEarly = false;
@@ -212,6 +222,14 @@ async function sendFrom(page, text, { withButton = false } = {}) {
   else await page.press("#message", "Enter");
 }
 
+// The relay's count of compressed messages, from /metrics (0 for another server).
+async function deflateCompressions(baseUrl) {
+  if (process.env.E2E_SERVER_CMD) return 0;
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("wsrelay_deflate_compressions_total "));
+  return Number(line?.split(" ")[1] ?? NaN);
+}
+
 function check(condition, message) {
   if (!condition) throw new Error(`check failed: ${message}`);
 }
@@ -226,7 +244,7 @@ async function step(name, body) {
 
 async function run() {
   const port = await freePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = `${HTTP}://127.0.0.1:${port}`;
   let server = await startServer(port);
   console.log(`server: ${process.env.E2E_SERVER_CMD ? process.env.E2E_SERVER_CMD : relayBinary()} on ${baseUrl}`);
 
@@ -254,7 +272,7 @@ async function run() {
       await waitForLatest(pageA, GREETING);
       await waitForEntry(pageA, "out", "Hello Server");
       const endpoint = await pageA.locator("#endpoint").textContent();
-      check(endpoint === `ws://127.0.0.1:${port}/`, `endpoint is the relay's default room, got ${endpoint}`);
+      check(endpoint === `${WS}://127.0.0.1:${port}/`, `endpoint is the relay's default room, got ${endpoint}`);
       check((await pageA.locator("#room").inputValue()) === "/", "room field shows the default room");
     });
 
@@ -289,6 +307,19 @@ async function run() {
       await waitForLatest(pageA, fromB);
       check((await count(pageA, "in", fromA)) === 0, "A does not hear its own message back");
       check((await count(pageB, "in", fromB)) === 0, "B does not hear its own message back");
+    });
+
+    await step("a long message goes compressed: Chromium negotiated permessage-deflate", async () => {
+      // 128 bytes or more (--deflate-threshold): the relay compresses it for B, which
+      // it does only for a socket that negotiated the extension, and B must inflate it.
+      const long = `compress me, ${"the same words again and again ".repeat(8)}`.trim();
+      const before = await deflateCompressions(baseUrl);
+      await sendFrom(pageA, long);
+      await waitForEntry(pageB, "in", long);
+      if (!process.env.E2E_SERVER_CMD) {
+        const after = await deflateCompressions(baseUrl);
+        check(after > before, `wsrelay_deflate_compressions_total rose (${before} -> ${after})`);
+      }
     });
 
     await step("server killed: both pages say they are reconnecting", async () => {
@@ -341,7 +372,7 @@ async function run() {
       const pageC = await context.newPage();
       pageNames.set(pageC, "page C");
       await pageC.goto(`${baseUrl}/demo?room=/prices/btc-usd`);
-      check((await pageC.locator("#endpoint").textContent()) === `ws://127.0.0.1:${port}/prices/btc-usd`, "?room= sets the path");
+      check((await pageC.locator("#endpoint").textContent()) === `${WS}://127.0.0.1:${port}/prices/btc-usd`, "?room= sets the path");
       check((await pageC.locator("#room").inputValue()) === "/prices/btc-usd", "?room= fills the room field");
       const pageD = await context.newPage();
       pageNames.set(pageD, "page D");
@@ -351,11 +382,11 @@ async function run() {
       await pageD.fill("#room", "bad room!");
       await pageD.press("#room", "Enter");
       check(await pageD.locator("#room-error").isVisible(), "a bad room name shows an error");
-      check((await pageD.locator("#endpoint").textContent()) === `ws://127.0.0.1:${port}/`, "a bad room name keeps the old room");
+      check((await pageD.locator("#endpoint").textContent()) === `${WS}://127.0.0.1:${port}/`, "a bad room name keeps the old room");
       await pageD.fill("#room", "prices/btc-usd");
       await pageD.press("#room", "Enter");
       check(await pageD.locator("#room-error").isHidden(), "the error goes away");
-      check((await pageD.locator("#endpoint").textContent()) === `ws://127.0.0.1:${port}/prices/btc-usd`, "the field sets the path");
+      check((await pageD.locator("#endpoint").textContent()) === `${WS}://127.0.0.1:${port}/prices/btc-usd`, "the field sets the path");
       check(new URL(pageD.url()).searchParams.get("room") === "/prices/btc-usd", "the page URL remembers the room");
       if (process.env.E2E_ROOMS !== "0") {
         await waitForState(pageC, "open");

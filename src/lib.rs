@@ -36,8 +36,14 @@ pub fn serve_main(args: config::ServeArgs) -> ExitCode {
     if let Err(error) = reactor::signals::install(handle.shutdown_trigger()) {
         log::warn!("signal handlers not installed: {error}");
     }
+    if let Some(reload) = handle.tls_reloader()
+        && let Err(error) = reactor::signals::install_reload(reload)
+    {
+        log::warn!("SIGHUP handler not installed: {error}");
+    }
+    let scheme = if handle.is_tls() { " (TLS)" } else { "" };
     log::info!(
-        "listening on {} with {workers} workers; connection limit {} (file descriptors allow {ceiling})",
+        "listening on {}{scheme} with {workers} workers; connection limit {} (file descriptors allow {ceiling})",
         handle.local_addr(),
         handle.guards().capacity.max()
     );

@@ -292,3 +292,32 @@ fn the_password_reaches_redis_but_never_the_logs() {
         );
     }
 }
+
+/// `wsrelay bench scale` in small: it starts its own Redis and relays, and
+/// every connection on either relay gets the HTTP publish and every message.
+#[test]
+#[ignore = "needs redis-server: make test-backplane"]
+fn bench_scale_reaches_every_connection_on_every_relay() {
+    let output = support::process::bench(&[
+        "scale",
+        "--connections",
+        "600",
+        "--relays",
+        "2",
+        "--messages",
+        "3",
+        "--timeout",
+        "60s",
+        "--json-only",
+    ]);
+    let report = support::process::json_line(&output);
+    assert!(output.status.success(), "bench scale failed: {report}");
+    assert_eq!(report["connections"], 600);
+    assert_eq!(report["sent"], 4);
+    assert_eq!(report["delivered"], 2400);
+    assert_eq!(report["all_received"], true);
+    assert!(report["relay_connections_min"].as_u64().unwrap() > 0);
+    assert!(report["bytes_per_connection"].as_f64().unwrap() > 0.0);
+    // One PUBLISH per message (plus each relay's question on subscribing), not per member.
+    assert!(report["redis_publish_calls"].as_u64().unwrap() <= 4 + 2);
+}

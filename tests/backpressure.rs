@@ -181,3 +181,25 @@ fn control_frames_past_the_backlog_close_a_slow_consumer_with_1008() {
     });
     relay.wait_for("socket released", |h| h.guards().capacity.open() == 0);
 }
+
+/// Autobahn 2.10 over a socket: pings written one at a time to a relay that
+/// may read several before it writes; a client that reads gets every pong.
+#[test]
+fn a_reading_client_gets_a_pong_for_every_ping_sent_one_write_at_a_time() {
+    let relay = Relay::start_with(|c| c.rooms.greeting = None);
+    let mut client = RawClient::open(relay.handle().local_addr(), &[]);
+    client.stream_nodelay();
+    const PINGS: usize = 300;
+    for n in 0..PINGS {
+        client.send(&client_frame(0x89, true, format!("ping-{n}").as_bytes()));
+    }
+    for n in 0..PINGS {
+        let (first, payload) = client.read_frame().expect("a pong");
+        assert_eq!(first, 0x8A, "pong {n}");
+        assert_eq!(
+            payload,
+            format!("ping-{n}").as_bytes(),
+            "pong {n} answers its ping"
+        );
+    }
+}

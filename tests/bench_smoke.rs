@@ -122,3 +122,72 @@ fn refuses_targets_off_this_machine() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("only targets 127.0.0.1"));
     assert!(output.stdout.is_empty());
 }
+
+#[test]
+fn wss_idle_and_fanout_run_over_tls_with_the_ca_trusted() {
+    let pki = support::tls::TestPki::new(9);
+    let server = pki.serve(&[]);
+    let url = format!("wss://localhost:{}/", server.addr.port());
+    let ca = pki.ca_file.to_str().unwrap();
+    let idle = bench(&[
+        "idle",
+        "--url",
+        &url,
+        "--ca",
+        ca,
+        "--connections",
+        "30",
+        "--procs",
+        "2",
+        "--hold",
+        "100ms",
+        "--timeout",
+        "60s",
+        "--json-only",
+    ]);
+    let report = json_line(&idle);
+    assert!(
+        idle.status.success(),
+        "bench idle over TLS failed: {report}"
+    );
+    assert_eq!(report["connections"], 30);
+    let fanout = bench(&[
+        "fanout",
+        "--url",
+        &url,
+        "--ca",
+        ca,
+        "--subscribers",
+        "10",
+        "--messages",
+        "40",
+        "--size",
+        "5000",
+        "--procs",
+        "1",
+        "--timeout",
+        "60s",
+        "--json-only",
+    ]);
+    let report = json_line(&fanout);
+    assert!(
+        fanout.status.success(),
+        "bench fanout over TLS failed: {report}"
+    );
+    assert_eq!(report["delivered"], 10 * 40);
+    assert_eq!(report["lost"], 0);
+    // Without trust the handshakes fail, and the run says so.
+    let untrusted = bench(&[
+        "idle",
+        "--url",
+        &url,
+        "--connections",
+        "2",
+        "--timeout",
+        "20s",
+        "--connect-timeout",
+        "5s",
+        "--json-only",
+    ]);
+    assert!(!untrusted.status.success());
+}

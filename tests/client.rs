@@ -368,3 +368,41 @@ fn server_trace_numbers_each_connection_and_shows_handshake_and_frames() {
         "tokens never reach the trace:\n{trace}"
     );
 }
+
+#[test]
+fn wss_with_the_ca_trusted_talks_and_traces_the_tls_session() {
+    let pki = support::tls::TestPki::new(7);
+    let relay = pki.serve(&[]);
+    let url = format!("wss://localhost:{}/", relay.addr.port());
+    let ca = pki.ca_file.to_str().unwrap();
+    let listener = ClientProcess::spawn(&[&url, "--ca", ca, "--count", "2", "--wait", "15s"], None);
+    assert_eq!(listener.next_line(), "Hello, World!");
+    // With --trace (stdin piped: the line is sent and the end of input closes).
+    let sender = ClientProcess::spawn(&[&url, "--ca", ca, "--trace"], Some(b"secret\n")).finish();
+    assert!(sender.status.success(), "sender failed: {}", sender.stderr);
+    assert!(
+        sender.stderr.contains("TLS  TLSv1_3 TLS13_") && sender.stderr.contains("ALPN http/1.1"),
+        "{}",
+        sender.stderr
+    );
+    let listener = listener.finish();
+    assert!(listener.status.success(), "{}", listener.stderr);
+    assert_eq!(listener.stdout, ["secret"]);
+
+    // Without the CA the certificate is refused; --insecure goes on, with a warning.
+    let refused = run_client(&[&url, "--send", "x"]);
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("TLS handshake failed"),
+        "{}",
+        refused.stderr
+    );
+    let ip_url = format!("wss://127.0.0.1:{}/", relay.addr.port());
+    let insecure = run_client(&[&ip_url, "--insecure", "--send", "x"]);
+    assert!(insecure.status.success(), "{}", insecure.stderr);
+    assert!(
+        insecure.stderr.contains("warning: --insecure"),
+        "{}",
+        insecure.stderr
+    );
+}

@@ -95,6 +95,7 @@ fn session_answer(config: &Config, input: &[&[u8]]) -> (Vec<u8>, usize) {
         router: wsrelay::endpoints::routes::route,
         peer: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         gate: &mut AdmitAll,
+        codec: &mut Default::default(),
     };
     let mut session = Session::new();
     let mut events = Vec::new();
@@ -160,7 +161,7 @@ fn decode(input: &[&[u8]], max_message: usize) -> (Vec<Item>, Option<ProtocolErr
         fed += piece.len();
         let result = decoder.feed(&mut piece, max_message, |item| {
             items.push(match item {
-                Inbound::Message { kind, payload } => Item::Message(kind, payload.to_vec()),
+                Inbound::Message { kind, payload, .. } => Item::Message(kind, payload.to_vec()),
                 Inbound::Ping(p) => Item::Ping(p.to_vec()),
                 Inbound::Pong(p) => Item::Pong(p.to_vec()),
                 Inbound::Close { code, reason } => Item::Close(code, reason.to_string()),

@@ -18,14 +18,16 @@ fn sample(page: &str, name: &str) -> u64 {
 
 #[test]
 fn three_processes_share_one_port_and_the_kernel_spreads_connections() {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let relays: Vec<(ServeProcess, String)> = (0..3)
-        .map(|_| {
-            let admin = format!("127.0.0.1:{}", free_port());
-            let args = ["--reuse-port", "--workers", "1", "--admin-listen", &admin];
-            (ServeProcess::start_at(&listen, &args, |_| {}), admin)
-        })
-        .collect();
+    // The first relay takes a port from the kernel; the others join it there,
+    // so no other test can take the port in between.
+    let start = |listen: &str| {
+        let admin = format!("127.0.0.1:{}", free_port());
+        let args = ["--reuse-port", "--workers", "1", "--admin-listen", &admin];
+        (ServeProcess::start_at(listen, &args, |_| {}), admin)
+    };
+    let mut relays = vec![start("127.0.0.1:0")];
+    let listen = relays[0].0.addr.to_string();
+    relays.extend((1..3).map(|_| start(&listen)));
     // Plain TCP connections are enough: each one is accepted by one process.
     let sockets: Vec<TcpStream> = (0..60)
         .map(|_| TcpStream::connect(&listen).expect("connect to the shared port"))

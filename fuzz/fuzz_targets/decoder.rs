@@ -15,7 +15,7 @@ fn decode(pieces: &[&[u8]]) -> (Vec<String>, Option<String>) {
         fed += piece.len();
         let result = decoder.feed(&mut piece, 1 << 20, |item| {
             items.push(match item {
-                Inbound::Message { kind, payload } => format!("{kind:?} {payload:?}"),
+                Inbound::Message { kind, payload, .. } => format!("{kind:?} {payload:?}"),
                 other => format!("{other:?}"),
             });
             Flow::Continue

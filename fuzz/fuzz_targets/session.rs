@@ -25,6 +25,7 @@ fuzz_target!(|input: &[u8]| {
         router: routes::route,
         peer: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         gate: &mut AdmitAll,
+        codec: &mut Default::default(),
     };
     let mut session = Session::new();
     let mut events = Vec::new();

@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub mod args;
-pub mod backplane;
-pub mod units;
+pub(crate) mod backplane;
+pub mod tls;
+pub(crate) mod units;
 
 pub use self::args::ServeArgs;
 
@@ -37,6 +38,8 @@ pub enum SlowConsumer {
 pub struct Config {
     /// Where and how the relay listens.
     pub listen: ListenConfig,
+    /// The certificate and key files with `--tls-cert`: the listener speaks only TLS.
+    pub tls: Option<tls::TlsFiles>,
     /// What a message does, rooms and publishing.
     pub rooms: RoomsConfig,
     /// What each client and the whole process may take.
@@ -49,6 +52,8 @@ pub struct Config {
     pub observe: ObserveConfig,
     /// Several processes on one port, rooms across relays.
     pub scale: ScaleConfig,
+    /// permessage-deflate.
+    pub deflate: DeflateConfig,
 }
 
 /// Listening: address, threads, subprotocols, shutdown.
@@ -137,17 +142,30 @@ pub struct ScaleConfig {
     pub backplane: Option<BackplaneConfig>,
 }
 
+/// permessage-deflate (RFC 7692).
+#[derive(Debug, Clone)]
+pub struct DeflateConfig {
+    /// Whether offers are accepted.
+    pub enabled: bool,
+    /// Messages smaller than this many bytes go uncompressed.
+    pub threshold: usize,
+    /// zlib level, 0-9.
+    pub level: u32,
+}
+
 impl Config {
     /// Builds the configuration from parsed flags.
     pub fn from_args(args: ServeArgs) -> Result<Config, String> {
         let ServeArgs {
             listen,
+            tls,
             rooms,
             limits,
             admission,
             heartbeat,
             observe,
             scale,
+            deflate,
         } = args;
         // Checked in this order so that the first complaint stays the same.
         let workers = listen.worker_count()?;
@@ -157,6 +175,7 @@ impl Config {
         let token = admission.token()?;
         let origins = admission.origins()?;
         let backplane = scale.backplane()?;
+        let tls = tls.files()?;
         Ok(Config {
             listen: ListenConfig {
                 addr: listen.listen,
@@ -164,6 +183,7 @@ impl Config {
                 subprotocols: listen.subprotocols,
                 shutdown_timeout: listen.shutdown_timeout,
             },
+            tls,
             rooms: RoomsConfig {
                 mode: rooms.mode,
                 greeting: rooms.greeting(),
@@ -199,6 +219,7 @@ impl Config {
                 reuse_port: scale.reuse_port,
                 backplane,
             },
+            deflate: deflate.config(),
         })
     }
 

@@ -3,7 +3,7 @@
 //! Rule: a request head (and body) in, a `Response` out; no sockets. A new
 //! endpoint is a function here plus one route in `routes`.
 
-pub mod demo;
-pub mod publish;
+pub(crate) mod demo;
+pub(crate) mod publish;
 pub mod routes;
-pub mod status;
+pub(crate) mod status;

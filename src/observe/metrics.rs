@@ -147,6 +147,21 @@ const METRICS: &[Metric] = &[
         Labelled("reason", handshake_failures_by_reason),
     ),
     counter(
+        "wsrelay_tls_plain_http_total",
+        "Plain-text HTTP requests sent to the TLS port (answered 400 and closed).",
+        Total(|w| &w.tls_plain_http),
+    ),
+    counter(
+        "wsrelay_tls_bad_records_total",
+        "TLS connections closed for bytes that are not TLS or break it (garbage, a bad ClientHello).",
+        Total(|w| &w.tls_bad_records),
+    ),
+    counter(
+        "wsrelay_tls_handshake_timeouts_total",
+        "TLS handshakes not complete within --handshake-timeout.",
+        Total(|w| &w.tls_handshake_timeouts),
+    ),
+    counter(
         "wsrelay_protocol_errors_total",
         "Connections closed for breaking RFC 6455.",
         Total(|w| &w.protocol_errors),
@@ -160,6 +175,11 @@ const METRICS: &[Metric] = &[
         "wsrelay_messages_sent_total",
         "Messages queued to clients, one per recipient.",
         Total(|w| &w.messages_sent),
+    ),
+    counter(
+        "wsrelay_deflate_compressions_total",
+        "Messages compressed with permessage-deflate: a broadcast at most once per worker, only where a recipient negotiated it.",
+        Total(|w| &w.deflate_compressions),
     ),
     counter(
         "wsrelay_bytes_received_total",

@@ -3,8 +3,8 @@
 //!
 //! Rule: formats and counts; never decides what happens to a connection.
 
-pub mod backplane;
-pub mod log_limit;
-pub mod metrics;
+pub(crate) mod backplane;
+pub(crate) mod log_limit;
+pub(crate) mod metrics;
 pub mod stats;
-pub mod trace;
+pub(crate) mod trace;

@@ -48,6 +48,14 @@ pub struct WorkerStats {
     pub pings_sent: AtomicU64,
     /// Connections closed with 1001 after `--idle-timeout` of silence.
     pub idle_closed: AtomicU64,
+    /// Messages compressed with permessage-deflate (a broadcast at most once per worker).
+    pub deflate_compressions: AtomicU64,
+    /// Plain-text HTTP sent to the TLS port (answered 400, closed).
+    pub tls_plain_http: AtomicU64,
+    /// TLS connections closed for bytes that are not TLS or break it.
+    pub tls_bad_records: AtomicU64,
+    /// TLS handshakes not complete within `--handshake-timeout`.
+    pub tls_handshake_timeouts: AtomicU64,
 }
 
 /// Why a request did not become a WebSocket (the `reason` label).

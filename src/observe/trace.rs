@@ -152,6 +152,11 @@ pub fn frame_line(direction: Direction, wire: &[u8]) -> String {
         let _ = write!(line, " | payload {}{more}", hex(&payload, " "));
     }
     let cut = (available as u64) < header.payload_len;
+    if header.rsv[0] && matches!(header.opcode, 0x1 | 0x2) {
+        // RSV1 on a message's first frame: permessage-deflate.
+        line.push_str(" | compressed (permessage-deflate)\n");
+        return line;
+    }
     if let Some(meaning) = payload_meaning(header.opcode, &on_wire[..available], header.mask, cut) {
         let _ = write!(line, " | {meaning}");
     }
@@ -361,6 +366,12 @@ mod tests {
         assert!(text.contains("dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11"));
         assert!(text.contains("b37a4f2cc0624f1690f64606cf385945b2bec4ea"));
         assert!(text.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  = Sec-WebSocket-Accept"));
+    }
+
+    #[test]
+    fn a_compressed_frame_shows_rsv1_and_no_text() {
+        let line = frame_line(Direction::ServerToClient, &[0xc1, 3, 0xf2, 0x48, 0x00]);
+        assert!(line.contains("RSV=100") && line.ends_with("| compressed (permessage-deflate)\n"));
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub struct OverBudget;
 
 impl Reservation {
     /// Bytes held.
+    #[cfg(test)]
     pub fn held(&self) -> usize {
         self.held as usize
     }

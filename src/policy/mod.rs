@@ -4,17 +4,17 @@
 //! limit is a type here plus one call site in the reactor.
 
 pub(crate) mod address;
-pub mod admission;
-pub mod capacity;
-pub mod credentials;
-pub mod guards;
-pub mod heartbeat;
-pub mod inflight;
-pub mod origin;
+pub(crate) mod admission;
+pub(crate) mod capacity;
+pub(crate) mod credentials;
+pub(crate) mod guards;
+pub(crate) mod heartbeat;
+pub(crate) mod inflight;
+pub(crate) mod origin;
 pub mod os_limits;
-pub mod per_ip;
-pub mod proxy;
-pub mod rate_limit;
+pub(crate) mod per_ip;
+pub(crate) mod proxy;
+pub(crate) mod rate_limit;
 
 pub use origin::{OriginPolicy, OriginRefusal};
 pub use per_ip::PerIpLimit;

@@ -12,19 +12,22 @@ use crate::protocol::http::{Request, Response};
 use crate::rooms::{Role, validate_room};
 use base64::Engine;
 
+mod extensions;
+
+use crate::protocol::frame::deflate::Deflate;
+pub(crate) use extensions::{PERMESSAGE_DEFLATE, negotiate_deflate, parse_offers};
+
 /// An accepted upgrade.
 #[derive(Debug)]
 pub struct Upgrade {
     /// The complete 101 response bytes.
     pub response: Vec<u8>,
-    /// The selected subprotocol, if any.
-    pub protocol: Option<String>,
-    /// The value of `Sec-WebSocket-Accept`.
-    pub accept: String,
     /// The room the connection joins (the request path).
     pub room: String,
     /// The connection's role in its room.
     pub role: Role,
+    /// permessage-deflate, if offered, valid and enabled.
+    pub deflate: Option<Deflate>,
 }
 
 /// Checks an upgrade request: the 101 to send, or the refusal.
@@ -72,13 +75,23 @@ pub fn answer(request: &Request, config: &Config) -> Result<Upgrade, Response> {
     if let Some(protocol) = &protocol {
         response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
     }
+    let deflate = config
+        .deflate
+        .enabled
+        .then(|| negotiate_deflate(request.ws_extensions.as_deref()))
+        .flatten();
+    if let Some(accepted) = &deflate {
+        response.push_str(&format!(
+            "Sec-WebSocket-Extensions: {}\r\n",
+            accepted.response
+        ));
+    }
     response.push_str("\r\n");
     Ok(Upgrade {
         response: response.into_bytes(),
-        protocol,
-        accept,
         room: request.path.clone(),
         role,
+        deflate: deflate.map(|accepted| accepted.deflate),
     })
 }
 
@@ -202,12 +215,17 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
         let Ok(upgrade) = answer_to(&head) else {
             panic!("expected an upgrade");
         };
-        assert_eq!(upgrade.protocol.as_deref(), Some("chat"));
+        let response = String::from_utf8(upgrade.response).unwrap();
+        assert!(
+            response.contains("\r\nSec-WebSocket-Protocol: chat\r\n"),
+            "{response}"
+        );
         let head = format!("{GOOD}Sec-WebSocket-Protocol: v2\r\n\r\n");
         let Ok(upgrade) = answer_to(&head) else {
             panic!("expected an upgrade");
         };
-        assert_eq!(upgrade.protocol, None);
+        let response = String::from_utf8(upgrade.response).unwrap();
+        assert!(!response.contains("Sec-WebSocket-Protocol"), "{response}");
     }
 
     #[test]
@@ -332,6 +350,37 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
             GOOD.replace("GET /", "GET /feed?role=publisher&token=pub")
         );
         assert_eq!(status_with(&config, &publisher), 101);
+    }
+
+    #[test]
+    fn permessage_deflate_is_answered_when_enabled_and_offered_validly() {
+        let offer = format!(
+            "{GOOD}Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=7\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n\r\n"
+        );
+        let Ok(upgrade) = answer_to(&offer) else {
+            panic!("expected an upgrade");
+        };
+        assert_eq!(upgrade.deflate.map(|d| d.window_bits()), Some(10));
+        let text = String::from_utf8(upgrade.response).unwrap();
+        assert!(text.contains(
+            "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; \
+             client_no_context_takeover; server_max_window_bits=10\r\n"
+        ));
+        let invalid = format!("{GOOD}Sec-WebSocket-Extensions: permessage-deflate; x=1\r\n\r\n");
+        let Ok(upgrade) = answer_to(&invalid) else {
+            panic!("an invalid offer is declined, the upgrade goes on");
+        };
+        assert_eq!(upgrade.deflate, None);
+        assert!(
+            !String::from_utf8(upgrade.response)
+                .unwrap()
+                .contains("Extensions")
+        );
+        let mut config = config();
+        config.deflate.enabled = false;
+        let (request, _) = parse_head(offer.as_bytes()).unwrap().unwrap();
+        assert_eq!(answer(&request, &config).unwrap().deflate, None);
     }
 
     #[test]

@@ -6,10 +6,10 @@
 //! trace sessions record). Everything here is unit-tested with plain bytes.
 
 pub mod client;
-pub mod envelope;
+pub(crate) mod envelope;
 pub mod frame;
-pub mod handshake;
+pub(crate) mod handshake;
 pub mod http;
-pub mod outbound;
+pub(crate) mod outbound;
 pub mod session;
-pub mod trace_log;
+pub(crate) mod trace_log;

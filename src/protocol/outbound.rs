@@ -138,12 +138,7 @@ impl OutQueue {
         }
         self.record(&pong);
         self.queued += pong.len();
-        let started = self.offset() > 0;
-        let waiting = match self.frames.front() {
-            Some(front) if !started && front.first() == Some(&PONG) => Some(0),
-            _ => (self.frames.get(1).and_then(|f| f.first()) == Some(&PONG)).then_some(1),
-        };
-        if let Some(at) = waiting {
+        if let Some(at) = self.waiting_pong() {
             let old = std::mem::replace(&mut self.frames[at], pong);
             self.queued -= old.len();
             return Pong::Replaced;
@@ -151,6 +146,22 @@ impl OutQueue {
         let at = self.frames.len().min(1);
         self.frames.insert(at, pong);
         Pong::Queued
+    }
+
+    /// Whether a pong waits unstarted: the socket must take it before the
+    /// next ping is read, or that ping's pong replaces it.
+    pub fn pong_waiting(&self) -> bool {
+        self.waiting_pong().is_some()
+    }
+
+    /// Where the pong not yet started waits: at the front, or right behind
+    /// the frame being written.
+    fn waiting_pong(&self) -> Option<usize> {
+        let started = self.offset() > 0;
+        match self.frames.front() {
+            Some(front) if !started && front.first() == Some(&PONG) => Some(0),
+            _ => (self.frames.get(1).and_then(|f| f.first()) == Some(&PONG)).then_some(1),
+        }
     }
 
     fn record(&mut self, frame: &Frame) {

@@ -34,6 +34,9 @@ pub enum Command {
         audience: Audience,
         /// The encoded frame.
         frame: Frame,
+        /// Its permessage-deflate form with the full window, if the sender
+        /// made it already (RSV1 set; valid for every recipient).
+        deflated: Option<Frame>,
     },
     /// Close every connection with 1001 and stop.
     Shutdown,

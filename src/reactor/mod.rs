@@ -3,12 +3,13 @@
 //! Rule: move bytes between sockets and the protocol core, and apply
 //! policy decisions; protocol rules live in `protocol/`, limits in `policy/`.
 
-pub mod acceptor;
-pub mod admin;
-pub mod backplane;
-pub mod commands;
+pub(crate) mod acceptor;
+pub(crate) mod admin;
+pub(crate) mod backplane;
+pub(crate) mod commands;
 pub mod panics;
 pub mod server;
-pub mod signals;
-pub mod timers;
-pub mod worker;
+pub(crate) mod signals;
+pub(crate) mod timers;
+pub(crate) mod tls;
+pub(crate) mod worker;

@@ -8,6 +8,7 @@ use crate::reactor::acceptor::{ACCEPTOR_WAKER, Acceptor, LISTENER};
 use crate::reactor::admin::{self, AdminServer, AdminState};
 use crate::reactor::backplane::{self, Backplane, BackplaneThreads};
 use crate::reactor::commands::{INBOX_CAPACITY, WorkerHandle, WorkerInbox};
+use crate::reactor::tls::{self, TlsServer};
 use crate::reactor::worker::{Shared, WAKER, Worker};
 use crate::rooms::Registry;
 use mio::net::TcpListener;
@@ -29,6 +30,7 @@ pub struct ServerHandle {
     threads: Vec<JoinHandle<io::Result<()>>>,
     admin: Option<AdminServer>,
     backplane: Option<BackplaneThreads>,
+    tls: Option<Arc<TlsServer>>,
 }
 
 /// Pending connections the kernel may queue for `accept` (it caps this at
@@ -101,6 +103,7 @@ pub(crate) fn worker_channels(count: usize) -> io::Result<(Vec<WorkerHandle>, Ve
 /// Binds the listener and starts the acceptor and worker threads.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
     let config = Arc::new(config);
+    let tls = start_tls(&config)?;
     let listener = bind(config.listen.addr, config.scale.reuse_port)?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(Stats::new(config.listen.workers));
@@ -146,6 +149,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
             guards: guards.clone(),
             trace_numbers: trace_numbers.clone(),
             backplane: backplane.clone(),
+            tls: tls.clone(),
         };
         let worker = Worker::new(index, shared, poll, handles.clone(), inbox);
         threads.push(
@@ -172,7 +176,19 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         threads,
         admin,
         backplane: backplane_threads,
+        tls,
     })
+}
+
+/// With `--tls-cert`, the certificate and key, loaded and checked; a bad
+/// pair stops the start with a message naming the file.
+fn start_tls(config: &Config) -> io::Result<Option<Arc<TlsServer>>> {
+    let Some(files) = &config.tls else {
+        return Ok(None);
+    };
+    let (server, loaded) = TlsServer::start(files).map_err(io::Error::other)?;
+    log::info!("TLS: {}", tls::describe(&loaded));
+    Ok(Some(Arc::new(server)))
 }
 
 /// The acceptor, registered on a poll of its own, with its waker and the
@@ -243,6 +259,22 @@ impl ServerHandle {
     /// Where `/healthz` and `/metrics` are served when `--admin-listen` is given.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().map(AdminServer::local_addr)
+    }
+
+    /// Whether the listener speaks TLS (`--tls-cert`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// With TLS, a handle that re-reads the certificate and key (SIGHUP):
+    /// new connections get a good new pair, a bad one is logged and the
+    /// old one kept. Open connections are untouched either way.
+    pub fn tls_reloader(&self) -> Option<impl Fn() + Send + 'static> {
+        let tls = self.tls.clone()?;
+        Some(move || match tls.reload() {
+            Ok(loaded) => log::info!("TLS reloaded: {}", tls::describe(&loaded)),
+            Err(error) => log::error!("TLS reload refused, the old certificate stays: {error}"),
+        })
     }
 
     /// Begins a graceful shutdown: `/healthz` turns 503, accepting stops,

@@ -1,6 +1,7 @@
 //! SIGTERM and SIGINT: the first begins a graceful shutdown, the second exits at once.
+//! SIGHUP (with TLS only): re-read the certificate and key.
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::io;
 
@@ -19,6 +20,21 @@ pub fn install(shutdown: impl Fn() + Send + 'static) -> io::Result<()> {
             if received.next().is_some() {
                 log::warn!("second signal: exiting now");
                 std::process::exit(1);
+            }
+        })?;
+    Ok(())
+}
+
+/// Starts a thread that calls `reload` on every SIGHUP. Only installed with
+/// TLS: without it SIGHUP keeps its default (ending the process).
+pub fn install_reload(reload: impl Fn() + Send + 'static) -> io::Result<()> {
+    let mut signals = Signals::new([SIGHUP])?;
+    std::thread::Builder::new()
+        .name("wsrelay-reload".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                log::info!("SIGHUP: re-reading the TLS certificate and key");
+                reload();
             }
         })?;
     Ok(())

@@ -39,11 +39,6 @@ impl TimerWheel {
         }
     }
 
-    /// The tick length (used as the poll timeout).
-    pub fn tick(&self) -> Duration {
-        self.tick
-    }
-
     /// The tick `after` from `now` falls in (rounded up, so a timer never fires early).
     pub fn tick_after(&self, after: Duration, now: Instant) -> u64 {
         let at = now.saturating_duration_since(self.start) + after;

@@ -36,3 +36,32 @@ run_ignored() {
   rm -f "$log"
   return "$status"
 }
+
+# ensure_redis_server WHO: installs Debian's redis-server when it is missing
+# (for make test-backplane and the bench-scale targets).
+ensure_redis_server() {
+  if ! command -v redis-server >/dev/null; then
+    echo "$1: installing redis-server"
+    apt_install redis-server
+  fi
+}
+
+# python_venv NAME MODULE PACKAGE==VERSION: python3 (with venv, from apt when missing) and a
+# venv in $TARGET/external/NAME holding PACKAGE, made again when MODULE does not import;
+# sets $venv_python.
+python_venv() {
+  local name=$1 module=$2 package=$3 venv
+  # Debian ships ensurepip, which venv needs, in python3-venv.
+  if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    echo "$name: installing python3 and python3-venv"
+    apt_install python3 python3-venv
+  fi
+  venv="$TARGET/external/$name"
+  if ! "$venv/bin/python" -c "import $module" 2>/dev/null; then
+    echo "$name: installing $package into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$package"
+  fi
+  venv_python="$venv/bin/python"
+}

@@ -5,10 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/external/lib.sh
 
-if ! command -v redis-server >/dev/null; then
-  echo "test-backplane: installing redis-server"
-  apt_install redis-server
-fi
+ensure_redis_server test-backplane
 # One at a time: each test starts relays and Redis servers of its own.
 log=$(mktemp)
 status=0

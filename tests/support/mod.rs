@@ -3,10 +3,12 @@
 //! core, `wsrelay::protocol::client`) for malformed input.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod external;
 pub mod ops;
 pub mod process;
 pub mod redis;
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -210,16 +212,7 @@ impl RawClient {
     }
 
     fn fill(&mut self) -> bool {
-        let mut buf = [0u8; 65536];
-        match self.stream.read(&mut buf) {
-            Ok(0) => false,
-            Ok(n) => {
-                self.pending.extend_from_slice(&buf[..n]);
-                true
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
-            Err(e) => panic!("raw read: {e}"),
-        }
+        read_more(&mut self.stream, &mut self.pending)
     }
 
     fn read_upgrade(&mut self) {
@@ -240,6 +233,11 @@ impl RawClient {
 
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Sends each write at once (no Nagle coalescing).
+    pub fn stream_nodelay(&mut self) {
+        self.stream.set_nodelay(true).unwrap();
     }
 
     /// The next server frame as (first byte, payload), or None at EOF.
@@ -266,6 +264,20 @@ impl RawClient {
             }
         }
         panic!("connection ended without a close frame");
+    }
+}
+
+/// Appends what one read brings to `pending`; false at EOF or reset.
+pub fn read_more(stream: &mut TcpStream, pending: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 65536];
+    match stream.read(&mut buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            pending.extend_from_slice(&buf[..n]);
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
+        Err(e) => panic!("raw read: {e}"),
     }
 }
 

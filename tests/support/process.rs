@@ -66,6 +66,19 @@ impl ServeProcess {
         process
     }
 
+    /// Waits up to `limit` for a log line containing `needle`; that line.
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?} within {limit:?}"),
+            }
+        }
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }

@@ -16,7 +16,8 @@ app.get('/', (req, res) => {
 });
 
 const server = http.createServer(app);
-const wss = new WebSocketServer({ server });
+// WS_DEFLATE=1 (the deflate scenarios): ws's permessage-deflate with its defaults.
+const wss = new WebSocketServer({ server, perMessageDeflate: process.env.WS_DEFLATE === '1' });
 
 wss.on('connection', (ws) => {
   ws.on('error', () => {});

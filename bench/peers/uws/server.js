@@ -14,10 +14,19 @@ const uWS = require(binary);
 const port = Number(process.env.PORT || 8080);
 const host = process.env.HOST || '127.0.0.1';
 const TOPIC = 'all';
+// WS_DEFLATE=1 (the deflate scenarios): permessage-deflate with uWS's shared
+// compressor, which compresses a published message once for all subscribers.
+const deflate = process.env.WS_DEFLATE === '1';
+const compression = deflate ? uWS.SHARED_COMPRESSOR : uWS.DISABLED;
+// With TLS_CERT_FILE and TLS_KEY_FILE (PEM), the same server as an SSLApp:
+// https:// and wss:// on the port, as `wsrelay --tls-cert/--tls-key`.
+const tls = process.env.TLS_CERT_FILE
+  ? { cert_file_name: process.env.TLS_CERT_FILE, key_file_name: process.env.TLS_KEY_FILE }
+  : null;
 
-uWS.App()
+(tls ? uWS.SSLApp(tls) : uWS.App())
   .ws('/*', {
-    compression: uWS.DISABLED,
+    compression,
     // ws's own default maximum message size (100 MiB), as in the seed.
     maxPayloadLength: 100 * 1024 * 1024,
     // The seed closes nobody for being quiet; keep idle connections open.
@@ -29,7 +38,8 @@ uWS.App()
       ws.send('Hello, World!', false);
     },
     message: (ws, message, isBinary) => {
-      ws.publish(TOPIC, message, isBinary);
+      // publish() compresses only when asked (its fourth argument).
+      ws.publish(TOPIC, message, isBinary, deflate);
     },
   })
   .get('/', (res) => {

@@ -90,6 +90,7 @@ fn feed(
         router: route,
         peer: Some(LOOPBACK),
         gate: &mut AdmitAll,
+        codec: &mut Default::default(),
     };
     let mut events = Vec::new();
     session.receive_all(&mut bytes.to_vec(), &mut ctx, &mut events);

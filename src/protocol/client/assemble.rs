@@ -57,9 +57,16 @@ pub type Message<'a> = (MessageKind, Cow<'a, [u8]>);
 pub struct Assembler {
     kind: Option<MessageKind>,
     parts: Vec<u8>,
+    compressed: bool,
 }
 
 impl Assembler {
+    /// Whether the message last completed (or in flight) had RSV1 on its
+    /// first frame: permessage-deflate compressed it.
+    pub fn compressed(&self) -> bool {
+        self.compressed
+    }
+
     /// Adds a data frame with its `payload`; returns the message it completes.
     /// Fragments together may hold at most `max_message` bytes.
     pub fn push<'a>(
@@ -84,6 +91,9 @@ impl Assembler {
             (OP_BINARY, None) => MessageKind::Binary,
             (opcode, None) => unreachable!("bug: {opcode} is a data opcode"),
         };
+        if frame.opcode != OP_CONTINUATION {
+            self.compressed = frame.rsv & super::frames::RSV1_BIT != 0;
+        }
         if frame.fin && self.kind.is_none() {
             return Ok(Some((kind, Cow::Borrowed(payload))));
         }

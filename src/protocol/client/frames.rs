@@ -52,7 +52,9 @@ impl fmt::Display for FrameError {
             FrameError::Masked => {
                 f.write_str("the server masked a frame (RFC 6455 section 5.1 forbids it)")
             }
-            FrameError::ReservedBits => f.write_str("RSV bits set without a negotiated extension"),
+            FrameError::ReservedBits => {
+                f.write_str("RSV bits set where no negotiated extension allows them")
+            }
             FrameError::FragmentedControl => f.write_str("fragmented control frame"),
             FrameError::LongControl => f.write_str("control frame payload over 125 bytes"),
         }
@@ -60,6 +62,9 @@ impl fmt::Display for FrameError {
 }
 
 impl std::error::Error for FrameError {}
+
+/// RSV1 among [`ServerFrame::rsv`]'s three bits.
+pub const RSV1_BIT: u8 = 0b100;
 
 /// A frame header found at the front of a buffer, with where its payload lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,10 +135,22 @@ impl ServerFrame {
     /// The rules of RFC 6455 section 5 for a frame from a server, beyond
     /// those [`ServerFrame::parse_header`] applies.
     pub fn check(&self) -> Result<(), FrameError> {
+        self.check_with(false)
+    }
+
+    /// [`check`](Self::check) on a connection that negotiated
+    /// permessage-deflate (`deflate`): RSV1 may then mark a message's first frame.
+    pub fn check_with(&self, deflate: bool) -> Result<(), FrameError> {
         if self.mask.is_some() {
             return Err(FrameError::Masked);
         }
-        if self.rsv != 0 {
+        let starts_message = matches!(self.opcode, OP_TEXT | OP_BINARY);
+        let allowed = if deflate && starts_message {
+            RSV1_BIT
+        } else {
+            0
+        };
+        if self.rsv & !allowed != 0 {
             return Err(FrameError::ReservedBits);
         }
         if self.is_control() {

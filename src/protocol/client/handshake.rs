@@ -46,6 +46,8 @@ pub struct RequestOptions {
     /// Extra headers as `Name:value`; one named like a standard header replaces
     /// it, and `Name:` with nothing after the colon removes it.
     pub extra_headers: Vec<String>,
+    /// Offer permessage-deflate ([`super::DEFLATE_OFFER`]).
+    pub deflate: bool,
 }
 
 /// An extra header that cannot go into a request.
@@ -92,6 +94,9 @@ pub fn write_request(
         .map(|token| format!("Bearer {token}"));
     if let Some(bearer) = &bearer {
         headers.push(("Authorization", bearer));
+    }
+    if options.deflate {
+        headers.push(("Sec-WebSocket-Extensions", super::DEFLATE_OFFER));
     }
     for extra in &options.extra_headers {
         let (name, value) = split_extra_header(extra)?;
@@ -182,8 +187,10 @@ pub enum UpgradeError {
     },
     /// A subprotocol the client did not offer.
     UnofferedProtocol(String),
-    /// Extensions, which the client never offers.
+    /// Extensions the client did not offer.
     Extensions(String),
+    /// A permessage-deflate answer a client must refuse.
+    BadDeflate(String),
 }
 
 impl fmt::Display for UpgradeError {
@@ -211,13 +218,28 @@ impl fmt::Display for UpgradeError {
             ),
             UpgradeError::Extensions(extensions) => write!(
                 f,
-                "the server enabled extensions {extensions:?}, which this client does not speak"
+                "the server enabled extensions {extensions:?}, which this client did not offer"
             ),
+            UpgradeError::BadDeflate(reason) => {
+                write!(
+                    f,
+                    "the server's permessage-deflate answer is invalid: {reason}"
+                )
+            }
         }
     }
 }
 
 impl std::error::Error for UpgradeError {}
+
+/// What a server accepted in its 101.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgraded {
+    /// The subprotocol selected, if any.
+    pub protocol: Option<String>,
+    /// permessage-deflate as answered, if accepted.
+    pub deflate: Option<super::DeflateParams>,
+}
 
 /// A complete response head, borrowed from the bytes it was parsed from.
 #[derive(Debug)]
@@ -276,12 +298,25 @@ impl<'b> ResponseHead<'b> {
     }
 
     /// Checks a response to a request with `key` that offered `offered`
-    /// subprotocols; returns the subprotocol the server selected, if any.
+    /// subprotocols and no extension; returns the subprotocol the server
+    /// selected, if any.
     pub fn check_upgrade(
         &self,
         key: &str,
         offered: &[String],
     ) -> Result<Option<String>, UpgradeError> {
+        self.check_upgrade_offering(key, offered, false)
+            .map(|upgraded| upgraded.protocol)
+    }
+
+    /// [`check_upgrade`](Self::check_upgrade) for a request that may have
+    /// offered permessage-deflate (`deflate`): what the server accepted.
+    pub fn check_upgrade_offering(
+        &self,
+        key: &str,
+        offered: &[String],
+        deflate: bool,
+    ) -> Result<Upgraded, UpgradeError> {
         if self.status != 101 {
             return Err(UpgradeError::Status(self.status));
         }
@@ -314,10 +349,14 @@ impl<'b> ResponseHead<'b> {
         {
             return Err(UpgradeError::UnofferedProtocol(protocol.clone()));
         }
-        if let Some(extensions) = self.header_text("Sec-WebSocket-Extensions") {
-            return Err(UpgradeError::Extensions(extensions));
-        }
-        Ok(protocol)
+        let deflate = match self.header_text("Sec-WebSocket-Extensions") {
+            None => None,
+            Some(extensions) if !deflate => return Err(UpgradeError::Extensions(extensions)),
+            Some(answer) => {
+                Some(super::accept_deflate_answer(&answer).map_err(UpgradeError::BadDeflate)?)
+            }
+        };
+        Ok(Upgraded { protocol, deflate })
     }
 
     /// How the body of this (refusing) response is delimited (RFC 9112 section 6.3).

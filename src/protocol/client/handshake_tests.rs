@@ -31,6 +31,7 @@ fn request_has_the_rfc_headers_in_order() {
         token: Some("s3cret".into()),
         subprotocols: vec!["chat".into(), "superchat".into()],
         extra_headers: vec!["X-Trace: 1".into()],
+        deflate: true,
     };
     assert_eq!(
         request(&options).unwrap(),
@@ -38,6 +39,7 @@ fn request_has_the_rfc_headers_in_order() {
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Sec-WebSocket-Version: 13\r\nOrigin: http://example.test\r\n\
          Sec-WebSocket-Protocol: chat, superchat\r\nAuthorization: Bearer s3cret\r\n\
+         Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
          X-Trace: 1\r\n\r\n"
     );
 }

@@ -7,7 +7,7 @@ use std::fmt;
 pub enum Scheme {
     /// `ws://`: plain TCP.
     Ws,
-    /// `wss://`: TLS, which the tools do not speak yet.
+    /// `wss://`: TLS over TCP.
     Wss,
 }
 

@@ -8,6 +8,7 @@
 //! complete. Text is checked as UTF-8 as it arrives, so a bad byte fails
 //! fast even in the middle of a frame.
 
+use super::deflate::Deflate;
 use super::mask::apply_mask;
 use super::{
     MessageKind, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, ProtocolError,
@@ -20,12 +21,15 @@ const MAX_HEADER: usize = 14;
 /// Something complete the client sent.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inbound<'a> {
-    /// A whole text (checked UTF-8) or binary message.
+    /// A whole text (checked UTF-8 unless compressed) or binary message.
     Message {
         /// Text or binary.
         kind: MessageKind,
         /// The unmasked payload.
         payload: &'a [u8],
+        /// RSV1: compressed with permessage-deflate (to be inflated, then
+        /// checked).
+        compressed: bool,
     },
     /// A ping; answer with a pong carrying the same payload.
     Ping(&'a [u8]),
@@ -62,6 +66,8 @@ struct FrameState {
     /// Payload bytes already consumed (only its value modulo 4 matters for
     /// the mask, and whether it is zero).
     consumed: u64,
+    /// RSV1 on a message's first frame.
+    compressed: bool,
 }
 
 /// A message being assembled from fragments or from several reads.
@@ -71,6 +77,8 @@ struct Assembly {
     data: Vec<u8>,
     /// Prefix of `data` already proven to be valid UTF-8 (text only).
     utf8_checked: usize,
+    /// Compressed: UTF-8 is checked after inflating.
+    compressed: bool,
 }
 
 /// Per-connection decoding state; about 64 bytes, nothing on the heap while
@@ -82,9 +90,17 @@ pub struct Decoder {
     frame: Option<FrameState>,
     message: Option<Box<Assembly>>,
     control: Vec<u8>,
-    /// With `--trace-handshake`: hand out each frame header as received.
-    trace: bool,
+    /// [`TRACE`] (with `--trace-handshake`: hand out each frame header as
+    /// received) and, in the low bits, the server window of
+    /// permessage-deflate if negotiated (RSV1 may then start a message):
+    /// one byte, so the decoder stays within its 72.
+    settings: u8,
 }
+
+/// The trace bit of `Decoder::settings`.
+const TRACE: u8 = 0x80;
+/// The window bits of `Decoder::settings` (0: no permessage-deflate).
+const WINDOW: u8 = 0x0F;
 
 /// Result of trying to parse a header: the frame and the header's length.
 type Parsed = Option<(FrameState, usize)>;
@@ -97,7 +113,18 @@ impl Decoder {
 
     /// Turns [`Inbound::FrameHeader`] items on or off.
     pub fn set_trace(&mut self, on: bool) {
-        self.trace = on;
+        self.settings = (self.settings & !TRACE) | if on { TRACE } else { 0 };
+    }
+
+    /// Lets RSV1 mark compressed messages (permessage-deflate negotiated).
+    pub fn set_deflate(&mut self, deflate: Option<Deflate>) {
+        let bits = deflate.map_or(0, Deflate::window_bits);
+        self.settings = (self.settings & !WINDOW) | bits;
+    }
+
+    /// permessage-deflate, if negotiated.
+    pub fn deflate(&self) -> Option<Deflate> {
+        Deflate::with_window(self.settings & WINDOW)
     }
 
     /// Bytes held for partly received messages (for memory accounting).
@@ -149,12 +176,13 @@ impl Decoder {
         let stashed = self.header_len as usize;
         let take = (MAX_HEADER - stashed).min(input.len());
         self.header[stashed..stashed + take].copy_from_slice(&input[..take]);
-        let Some((frame, header_len)) = parse_header(&self.header[..stashed + take])? else {
+        let parsed = parse_header(&self.header[..stashed + take], self.deflate().is_some())?;
+        let Some((frame, header_len)) = parsed else {
             self.header_len = (stashed + take) as u8;
             return Ok(None);
         };
         self.header_len = 0;
-        if self.trace {
+        if self.settings & TRACE != 0 {
             // The stash holds the header and the first payload bytes, still
             // masked (and perhaps the start of the next frame: cut it off).
             let this_frame = (header_len as u64).saturating_add(frame.remaining);
@@ -199,7 +227,7 @@ impl Decoder {
         frame.consumed += take as u64;
         frame.remaining -= take as u64;
         let done = frame.remaining == 0;
-        let (opcode, fin) = (frame.opcode, frame.fin);
+        let (opcode, fin, compressed) = (frame.opcode, frame.fin, frame.compressed);
 
         if opcode >= OP_CLOSE {
             if whole_frame_here {
@@ -218,7 +246,7 @@ impl Decoder {
         if whole_frame_here && fin && self.message.is_none() {
             self.frame = None;
             let kind = kind_of(opcode);
-            if kind == MessageKind::Text && std::str::from_utf8(chunk).is_err() {
+            if kind == MessageKind::Text && !compressed && std::str::from_utf8(chunk).is_err() {
                 return Err(ProtocolError::InvalidUtf8);
             }
             return Ok((
@@ -226,6 +254,7 @@ impl Decoder {
                 on_item(Inbound::Message {
                     kind,
                     payload: chunk,
+                    compressed,
                 }),
             ));
         }
@@ -235,11 +264,12 @@ impl Decoder {
                 kind: kind_of(opcode),
                 data: Vec::new(),
                 utf8_checked: 0,
+                compressed,
             })
         });
         message.data.extend_from_slice(chunk);
         let complete = done && fin;
-        if message.kind == MessageKind::Text {
+        if message.kind == MessageKind::Text && !message.compressed {
             check_utf8_prefix(&message.data, &mut message.utf8_checked, complete)?;
         }
         if !done {
@@ -253,6 +283,7 @@ impl Decoder {
         let flow = on_item(Inbound::Message {
             kind: message.kind,
             payload: &message.data,
+            compressed: message.compressed,
         });
         Ok((take, flow))
     }
@@ -322,15 +353,23 @@ fn check_utf8_prefix(
 }
 
 /// Parses a client frame header, or `None` if `bytes` holds only part of it.
-fn parse_header(bytes: &[u8]) -> Result<Parsed, ProtocolError> {
+/// With `deflate`, RSV1 may mark the first frame of a data message.
+fn parse_header(bytes: &[u8], deflate: bool) -> Result<Parsed, ProtocolError> {
     let [first, second, ..] = *bytes else {
         return Ok(None);
     };
     let fin = first & 0x80 != 0;
-    if first & 0x70 != 0 {
+    let opcode = first & 0x0F;
+    let compressed = first & 0x40 != 0;
+    if first & 0x30 != 0 || (compressed && !deflate) {
         return Err(ProtocolError::ReservedBits);
     }
-    let opcode = first & 0x0F;
+    if compressed && opcode >= OP_CLOSE {
+        return Err(ProtocolError::CompressedControl);
+    }
+    if compressed && opcode == OP_CONTINUATION {
+        return Err(ProtocolError::CompressedContinuation);
+    }
     if !matches!(
         opcode,
         OP_CONTINUATION | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG
@@ -373,6 +412,7 @@ fn parse_header(bytes: &[u8]) -> Result<Parsed, ProtocolError> {
         key: key.try_into().expect("bug: 4 bytes"),
         remaining: length,
         consumed: 0,
+        compressed,
     };
     Ok(Some((frame, key_at + 4)))
 }

@@ -33,8 +33,13 @@ fn write_header(header: &mut [u8; 10], first_byte: u8, masked: bool, len: usize)
 /// Encodes an unmasked, final server frame with `opcode` and `payload` in a
 /// single allocation (header and payload together).
 pub fn encode(opcode: u8, payload: &[u8]) -> Frame {
+    encode_first(0x80 | opcode, payload)
+}
+
+/// [`encode`] with the whole first byte given (FIN, RSV, opcode).
+pub(crate) fn encode_first(first_byte: u8, payload: &[u8]) -> Frame {
     let mut header = [0u8; 10];
-    let header_len = write_header(&mut header, 0x80 | opcode, false, payload.len());
+    let header_len = write_header(&mut header, first_byte, false, payload.len());
     let mut frame = Arc::<[u8]>::new_uninit_slice(header_len + payload.len());
     let bytes = Arc::get_mut(&mut frame).expect("bug: a fresh Arc is unique");
     bytes[..header_len].write_copy_of_slice(&header[..header_len]);
@@ -88,6 +93,16 @@ pub fn localize(frame: Frame) -> Frame {
     } else {
         frame
     }
+}
+
+/// The payload of an unmasked server frame made by [`encode`].
+pub fn payload_of(frame: &[u8]) -> &[u8] {
+    let header_len = match frame[1] & 0x7F {
+        126 => 4,
+        127 => 10,
+        _ => 2,
+    };
+    &frame[header_len..]
 }
 
 /// Encodes a close frame with `code` and a reason (see [`close_payload`]).

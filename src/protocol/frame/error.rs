@@ -27,15 +27,23 @@ pub enum ProtocolError {
     InvalidCloseCode(u16),
     /// Text (or a close reason) that is not UTF-8.
     InvalidUtf8,
-    /// A message longer than `--max-message`.
+    /// A message longer than `--max-message` (inflated, if compressed).
     MessageTooBig,
+    /// RSV1 (permessage-deflate) on a control frame.
+    CompressedControl,
+    /// RSV1 on a continuation frame: only a message's first frame has it.
+    CompressedContinuation,
+    /// A compressed message that is not valid DEFLATE data.
+    BadCompressedData,
 }
 
 impl ProtocolError {
     /// The close code the relay answers this error with.
     pub fn close_code(self) -> u16 {
         match self {
-            ProtocolError::InvalidUtf8 => super::close_code::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::BadCompressedData => {
+                super::close_code::INVALID_PAYLOAD
+            }
             ProtocolError::MessageTooBig => super::close_code::TOO_BIG,
             _ => super::close_code::PROTOCOL_ERROR,
         }
@@ -61,6 +69,11 @@ impl fmt::Display for ProtocolError {
             ProtocolError::InvalidCloseCode(code) => write!(f, "invalid close code {code}"),
             ProtocolError::InvalidUtf8 => f.write_str("invalid UTF-8 in text"),
             ProtocolError::MessageTooBig => f.write_str("message larger than the limit"),
+            ProtocolError::CompressedControl => f.write_str("RSV1 set on a control frame"),
+            ProtocolError::CompressedContinuation => {
+                f.write_str("RSV1 set on a continuation frame")
+            }
+            ProtocolError::BadCompressedData => f.write_str("invalid compressed data"),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! server frames once into shared bytes that any number of connections queue.
 
 mod decoder;
+pub mod deflate;
 mod encoder;
 mod error;
 mod mask;
@@ -12,7 +13,7 @@ mod mask;
 pub use decoder::{Decoder, Flow, Inbound};
 pub use encoder::{
     Frame, LOCAL_COPY_MAX, close_payload, encode, encode_client, encode_client_into, encode_close,
-    localize,
+    localize, payload_of,
 };
 pub use error::ProtocolError;
 pub use mask::apply_mask;

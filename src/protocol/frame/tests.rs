@@ -27,7 +27,7 @@ fn decode_split(bytes: &[u8], splits: &[usize], max: usize) -> Result<Vec<Item>,
         let mut piece = bytes[start..end].to_vec();
         decoder.feed(&mut piece, max, |item| {
             items.push(match item {
-                Inbound::Message { kind, payload } => Item::Message(kind, payload.to_vec()),
+                Inbound::Message { kind, payload, .. } => Item::Message(kind, payload.to_vec()),
                 Inbound::Ping(p) => Item::Ping(p.to_vec()),
                 Inbound::Pong(p) => Item::Pong(p.to_vec()),
                 Inbound::Close { code, reason } => Item::Close(code, reason.to_string()),

@@ -39,7 +39,8 @@ impl fmt::Display for HttpError {
 }
 
 /// The parts of a request the relay looks at. Repeated headers that are
-/// lists (`Connection`, `Upgrade`, `Sec-WebSocket-Protocol`) are joined with commas.
+/// lists (`Connection`, `Upgrade`, `Sec-WebSocket-Protocol`,
+/// `Sec-WebSocket-Extensions`) are joined with commas.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Request {
     /// Method, as sent (`GET`, `HEAD`, ...).
@@ -64,6 +65,8 @@ pub struct Request {
     pub ws_version: Option<String>,
     /// `Sec-WebSocket-Protocol` offers, joined.
     pub ws_protocols: Option<String>,
+    /// `Sec-WebSocket-Extensions` offers, joined.
+    pub ws_extensions: Option<String>,
     /// `Authorization`.
     pub authorization: Option<String>,
     /// `Content-Length`, as sent.
@@ -140,6 +143,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
             "sec-websocket-key" => &mut request.ws_key,
             "sec-websocket-version" => &mut request.ws_version,
             "sec-websocket-protocol" => &mut request.ws_protocols,
+            "sec-websocket-extensions" => &mut request.ws_extensions,
             "authorization" => &mut request.authorization,
             "content-length" => &mut request.content_length,
             "transfer-encoding" => &mut request.transfer_encoding,

@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::protocol::frame::Frame;
+use crate::protocol::frame::deflate::Codec;
 use crate::protocol::http::{Request, Response};
 use std::net::IpAddr;
 
@@ -64,4 +65,6 @@ pub struct Context<'a, H> {
     pub peer: Option<IpAddr>,
     /// Admits upgrades.
     pub gate: &'a mut dyn UpgradeGate,
+    /// permessage-deflate state (the worker's, shared by its connections).
+    pub codec: &'a mut Codec,
 }

@@ -8,7 +8,8 @@
 //! ReadingRequest (--> ReadingBody) --handoff--> AwaitingAnswer --respond--> Replying
 //! ```
 
-use crate::config::Mode;
+use crate::config::{Config, Mode};
+use crate::protocol::frame::deflate::{Codec, Deflate, InflateError};
 use crate::protocol::frame::{
     self, Decoder, Flow, Frame, Inbound, MessageKind, OP_CLOSE, OP_PONG, ProtocolError,
 };
@@ -33,6 +34,8 @@ pub enum Event<H> {
         room: String,
         /// Member or publisher.
         role: Role,
+        /// permessage-deflate, if negotiated.
+        deflate: Option<Deflate>,
     },
     /// A request the router handed over, with its body if it had one; the
     /// caller answers with [`Session::respond`].
@@ -172,6 +175,21 @@ impl<H> Session<H> {
         false
     }
 
+    /// permessage-deflate, if negotiated (while open or closing).
+    pub fn deflate(&self) -> Option<Deflate> {
+        match &self.phase {
+            Phase::Open { decoder } | Phase::Closing { decoder, .. } => decoder.deflate(),
+            _ => None,
+        }
+    }
+
+    /// A fresh decoder for the closing handshake, with what was negotiated.
+    fn closing_decoder(&self) -> Decoder {
+        let mut decoder = Decoder::new();
+        decoder.set_deflate(self.deflate());
+        decoder
+    }
+
     /// Bytes held in partly received requests and messages.
     pub fn buffered(&self) -> usize {
         match &self.phase {
@@ -194,7 +212,7 @@ impl<H> Session<H> {
         if let Phase::Open { .. } = self.phase {
             self.out.push_close(frame::encode_close(code, reason));
             self.phase = Phase::Closing {
-                decoder: Decoder::new(),
+                decoder: self.closing_decoder(),
                 peer_closed: false,
             };
         } else if !matches!(self.phase, Phase::Closing { .. }) {
@@ -258,23 +276,35 @@ impl<H> Session<H> {
     fn read_frames(
         &mut self,
         bytes: &mut [u8],
-        ctx: &Context<'_, H>,
+        ctx: &mut Context<'_, H>,
         events: &mut Vec<Event<H>>,
     ) -> usize {
         let Phase::Open { decoder } = &mut self.phase else {
             return bytes.len();
         };
         let out = &mut self.out;
-        let limit = ctx.config.limits.max_backlog;
+        let config = ctx.config;
+        let codec = &mut *ctx.codec;
+        let limit = config.limits.max_backlog;
+        let max_message = config.limits.max_message;
+        let deflate = decoder.deflate();
         let mut peer_close = None;
         let mut backlogged = false;
-        let result = decoder.feed(bytes, ctx.config.limits.max_message, |item| match item {
-            Inbound::Message { kind, payload } => {
-                if log_enabled!(log::Level::Debug) {
-                    debug!("received: {}", preview(kind, payload));
-                }
-                let frame = frame::encode(kind.opcode(), payload);
-                if ctx.config.rooms.mode == Mode::Echo {
+        let mut failure = None;
+        let result = decoder.feed(bytes, max_message, |item| match item {
+            Inbound::Message {
+                kind,
+                payload,
+                compressed,
+            } => {
+                let frame = match message_frame(codec, config, deflate, kind, payload, compressed) {
+                    Ok(frame) => frame,
+                    Err(error) => {
+                        failure = Some(error);
+                        return Flow::Stop;
+                    }
+                };
+                if config.rooms.mode == Mode::Echo {
                     // Queued here, not by the worker, so that the echo keeps its
                     // place before any close this same read produces.
                     let queued = out.offer(frame, limit) == Offer::Queued;
@@ -310,14 +340,30 @@ impl<H> Session<H> {
         if backlogged {
             events.push(Event::Backlogged);
         }
-        let (close, peer_closed) = match (result, peer_close) {
-            (Ok(used), None) => return used,
-            (Err(error), _) => {
+        let result = result.and_then(|used| failure.map_or(Ok(used), Err));
+        match (result, peer_close) {
+            (Ok(used), None) => used,
+            (Err(error), _) => self.end_reading(Err(error), events, bytes.len()),
+            (Ok(_), Some(code)) => self.end_reading(Ok(code), events, bytes.len()),
+        }
+    }
+
+    /// Reading ends with a protocol error (a Close with its code is queued)
+    /// or the peer's Close (echoed); returns `len`: what follows is not
+    /// read as frames.
+    fn end_reading(
+        &mut self,
+        ending: Result<Option<u16>, ProtocolError>,
+        events: &mut Vec<Event<H>>,
+        len: usize,
+    ) -> usize {
+        let (close, peer_closed) = match ending {
+            Err(error) => {
                 events.push(Event::ProtocolError(error));
                 let close = frame::encode_close(error.close_code(), &error.to_string());
                 (close, false)
             }
-            (Ok(_), Some(code)) => {
+            Ok(code) => {
                 events.push(Event::CloseReceived);
                 // Echo the peer's code (RFC 6455 section 5.5.1); an empty close gets an empty one.
                 let reply = match code {
@@ -329,12 +375,61 @@ impl<H> Session<H> {
         };
         self.out.push_close(close);
         self.phase = Phase::Closing {
-            decoder: Decoder::new(),
+            decoder: self.closing_decoder(),
             peer_closed,
         };
-        // What follows a Close (or an error) is not read as frames.
-        bytes.len()
+        len
     }
+}
+
+/// The server frame a complete message becomes: inflated first if it came
+/// compressed (and checked); in echo mode, compressed again for a sender
+/// that negotiated permessage-deflate, from `--deflate-threshold` on.
+fn message_frame(
+    codec: &mut Codec,
+    config: &Config,
+    deflate: Option<Deflate>,
+    kind: MessageKind,
+    payload: &[u8],
+    compressed: bool,
+) -> Result<Frame, ProtocolError> {
+    let payload = inflated(codec, kind, payload, compressed, config.limits.max_message)?;
+    if log_enabled!(log::Level::Debug) {
+        debug!("received: {}", preview(kind, payload));
+    }
+    let echo_compressed = deflate
+        .filter(|_| config.rooms.mode == Mode::Echo && payload.len() >= config.deflate.threshold);
+    Ok(match echo_compressed {
+        Some(deflate) => {
+            // The inflated payload is the codec's own buffer.
+            let owned = payload.to_vec();
+            codec.encode(kind.opcode(), &owned, deflate.window_bits())
+        }
+        None => frame::encode(kind.opcode(), payload),
+    })
+}
+
+/// A message's payload as sent, inflated first if it was compressed; text
+/// must be UTF-8 either way (the decoder checked uncompressed text already).
+fn inflated<'a>(
+    codec: &'a mut Codec,
+    kind: MessageKind,
+    payload: &'a [u8],
+    compressed: bool,
+    max_message: usize,
+) -> Result<&'a [u8], ProtocolError> {
+    if !compressed {
+        return Ok(payload);
+    }
+    let inflated = match codec.inflater.inflate(payload, max_message, true) {
+        Ok(inflated) => inflated,
+        Err(InflateError::TooBig) => return Err(ProtocolError::MessageTooBig),
+        Err(InflateError::Corrupt) => return Err(ProtocolError::BadCompressedData),
+    };
+    if kind == MessageKind::Text && std::str::from_utf8(inflated).is_err() {
+        return Err(ProtocolError::InvalidUtf8);
+    }
+    Ok(inflated)
 }
 
 /// A short, printable form of a message for the debug log.
@@ -356,5 +451,7 @@ fn preview(kind: MessageKind, payload: &[u8]) -> String {
     }
 }
 
+#[cfg(test)]
+mod deflate_tests;
 #[cfg(test)]
 mod tests;

@@ -111,6 +111,7 @@ impl<H> Session<H> {
         self.trace_exchange(raw_head, Some(key), &upgrade.response);
         let mut decoder = Decoder::new();
         decoder.set_trace(traced);
+        decoder.set_deflate(upgrade.deflate);
         if let Some(greeting) = ctx.greeting {
             self.out.push(greeting.clone());
         }
@@ -118,6 +119,7 @@ impl<H> Session<H> {
         events.push(Event::Opened {
             room: upgrade.room,
             role: upgrade.role,
+            deflate: upgrade.deflate,
         });
         true
     }

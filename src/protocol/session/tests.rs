@@ -8,9 +8,9 @@ use std::net::IpAddr;
 
 const UPGRADE: &str = "GET /room HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-const KEY: Option<[u8; 4]> = Some([9, 8, 7, 6]);
+pub(super) const KEY: Option<[u8; 4]> = Some([9, 8, 7, 6]);
 
-fn config(mode: Mode) -> Config {
+pub(super) fn config(mode: Mode) -> Config {
     let mut config = Config::with_listen("127.0.0.1:0".parse().unwrap());
     config.rooms.mode = mode;
     config.limits.max_message = 1024;
@@ -19,14 +19,14 @@ fn config(mode: Mode) -> Config {
 
 /// What the test router hands over.
 #[derive(Debug, PartialEq, Eq)]
-enum Handed {
+pub(super) enum Handed {
     /// `/body`: after a body of 10 bytes.
     Body,
     /// `/ask`: at once.
     Ask,
 }
 
-type TestSession = Session<Handed>;
+pub(super) type TestSession = Session<Handed>;
 
 /// Upgrades to any path; `/` answers, `/body` and `/ask` are handed over.
 fn router(request: &Request, _config: &Config, _peer: Option<IpAddr>) -> Route<Handed> {
@@ -58,6 +58,7 @@ fn feed_through(
         router,
         peer: None,
         gate,
+        codec: &mut Default::default(),
     };
     let mut events = Vec::new();
     session.receive_all(&mut bytes.to_vec(), &mut ctx, &mut events);
@@ -67,7 +68,11 @@ fn feed_through(
 }
 
 /// Feeds `bytes` to `session`, admitting every upgrade.
-fn feed(session: &mut TestSession, config: &Config, bytes: &[u8]) -> (Vec<Event<Handed>>, Vec<u8>) {
+pub(super) fn feed(
+    session: &mut TestSession,
+    config: &Config,
+    bytes: &[u8],
+) -> (Vec<Event<Handed>>, Vec<u8>) {
     feed_through(session, config, &mut AdmitAll, bytes)
 }
 
@@ -163,6 +168,7 @@ fn feed_pausing(session: &mut TestSession, config: &Config, bytes: &[u8]) -> (us
         router,
         peer: None,
         gate: &mut AdmitAll,
+        codec: &mut Default::default(),
     };
     let (mut events, mut wire, mut pieces) = (Vec::new(), Vec::new(), 0);
     let mut bytes = bytes.to_vec();
@@ -231,6 +237,7 @@ fn frames_in_the_same_read_as_the_upgrade_wait_until_the_caller_has_opened() {
             router,
             peer: None,
             gate: &mut AdmitAll,
+            codec: &mut Default::default(),
         };
         let mut session = TestSession::new();
         let mut bytes = [UPGRADE.as_bytes(), &frame].concat();

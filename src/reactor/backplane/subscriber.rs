@@ -232,6 +232,7 @@ impl Listener<'_> {
     fn deliver(&self, room: RoomId, audience: Audience, frame: &Frame) {
         for worker in &self.context.workers {
             let command = Command::Broadcast {
+                deflated: None,
                 room,
                 audience,
                 frame: frame.clone(),

@@ -87,8 +87,17 @@ impl Worker {
                 self.heartbeat(key);
                 continue;
             }
-            if slot.session.is_reading_request() {
-                self.my_stats().handshake_failed(HandshakeFailure::Timeout);
+            let stats = self.my_stats();
+            if self
+                .side
+                .tls
+                .get(key)
+                .is_some_and(|tls| tls.is_handshaking())
+            {
+                WorkerStats::add(&stats.tls_handshake_timeouts, 1);
+                log::debug!("conn={key} TLS handshake timed out");
+            } else if slot.session.is_reading_request() {
+                stats.handshake_failed(HandshakeFailure::Timeout);
                 log::debug!("conn={key} handshake timed out");
             }
             self.release(key);

@@ -2,12 +2,14 @@
 //! local fan-out, handing to the other workers, HTTP publishes, the inbox,
 //! and the slow-consumer policy.
 
+use super::compression::Compressed;
 use super::gate::rooms_full;
 use super::slot::queue_change;
 use super::{INBOX_BUDGET, Worker};
 use crate::config::SlowConsumer;
 use crate::endpoints::publish::{self, PublishHead};
 use crate::observe::stats::{HandshakeFailure, WorkerStats};
+use crate::protocol::frame::deflate::{Deflate, Deflated};
 use crate::protocol::frame::{self, Frame, close_code};
 use crate::protocol::http::Response;
 use crate::protocol::outbound::Offer;
@@ -47,8 +49,9 @@ impl Worker {
             backplane.publish(&room.name, from_publisher, to_publishers, &frame);
         }
         let room = room.id;
-        self.broadcast_local(room, audience, &frame, Some(key));
-        self.peers.broadcast(room, audience, &frame);
+        let mut deflated = None;
+        self.broadcast_local(room, audience, &frame, &mut deflated, Some(key));
+        self.peers.broadcast(room, audience, &frame, deflated);
     }
 
     /// Fans out an HTTP publish (the router authorized it from its head),
@@ -74,8 +77,10 @@ impl Worker {
         let recipients = room.as_ref().map_or(0, |r| r.members.load(Relaxed));
         if let Some(room) = room {
             self.shared.registry.published(&room, &frame);
-            self.broadcast_local(room.id, Audience::Members, &frame, None);
-            self.peers.broadcast(room.id, Audience::Members, &frame);
+            let mut deflated = None;
+            self.broadcast_local(room.id, Audience::Members, &frame, &mut deflated, None);
+            self.peers
+                .broadcast(room.id, Audience::Members, &frame, deflated);
         }
         let relayed = self
             .shared
@@ -104,12 +109,15 @@ impl Worker {
         }
     }
 
-    /// Queues `frame` on this worker's connections of `room` in `audience`, but `except`.
+    /// Queues `frame` on this worker's connections of `room` in `audience`,
+    /// but `except`; those that negotiated permessage-deflate get the
+    /// compressed form, made here (once) unless `deflated` holds it.
     fn broadcast_local(
         &mut self,
         room: RoomId,
         audience: Audience,
         frame: &Frame,
+        deflated: &mut Option<Deflated>,
         except: Option<usize>,
     ) {
         let Some(local) = self.rooms.get(room) else {
@@ -124,6 +132,12 @@ impl Worker {
         // Summed here and added to the gauge once, like `delivered`.
         let mut backlog = 0u64;
         let mut slow = Vec::new();
+        let mut compressed = Compressed {
+            codec: &mut self.codec,
+            window: self.windows.smallest(),
+            worth_it: Compressed::worth_it(frame, self.shared.config.deflate.threshold),
+            deflated,
+        };
         for &member in targets {
             let key = member as usize;
             if Some(key) == except {
@@ -131,7 +145,8 @@ impl Worker {
             }
             let slot = &mut self.slots[key];
             let before = slot.session.out.queued_bytes();
-            let offer = slot.session.out.offer(frame.clone(), limit);
+            let offer = (slot.session.out)
+                .offer(compressed.frame_for(slot.session.deflate(), frame), limit);
             backlog = backlog.wrapping_add(queue_change(before, slot.session.out.queued_bytes()));
             match offer {
                 Offer::Queued => {
@@ -145,6 +160,7 @@ impl Worker {
         }
         WorkerStats::add(&self.my_stats().messages_sent, delivered);
         WorkerStats::add(&self.my_stats().backlog_bytes, backlog);
+        self.count_compressions();
         for key in slow {
             self.slow_consumer(key);
         }
@@ -192,9 +208,14 @@ impl Worker {
                     room,
                     audience,
                     frame,
+                    deflated,
                 } => {
                     let frame = frame::localize(frame);
-                    self.broadcast_local(room, audience, &frame, None)
+                    let mut deflated = deflated.map(|made| Deflated {
+                        frame: frame::localize(made),
+                        window_bits: Deflate::FULL_WINDOW.window_bits(),
+                    });
+                    self.broadcast_local(room, audience, &frame, &mut deflated, None)
                 }
                 Command::Shutdown => self.begin_shutdown(),
             }

@@ -9,6 +9,7 @@ use crate::endpoints::status::{self, Live, Page};
 use crate::observe::stats::{HandshakeFailure, WorkerStats};
 use crate::policy::rate_limit::TokenBucket;
 use crate::protocol::frame::close_code;
+use crate::protocol::frame::deflate::Deflate;
 use crate::protocol::session::Event;
 use crate::rooms::Role;
 
@@ -18,7 +19,11 @@ impl Worker {
         let mut events = std::mem::take(&mut self.scratch.session_events);
         for event in events.drain(..) {
             match event {
-                Event::Opened { room, role } => self.on_opened(key, &room, role),
+                Event::Opened {
+                    room,
+                    role,
+                    deflate,
+                } => self.on_opened(key, &room, role, deflate),
                 Event::Handoff { handoff, body, .. } => match handoff {
                     Handoff::Publish(head) => self.on_publish(key, &head, &body),
                     Handoff::Status(page) => self.on_status(key, page),
@@ -73,7 +78,7 @@ impl Worker {
 
     /// The upgrade succeeded: join the room, arm the heartbeat, and start
     /// the connection's per-flag state.
-    fn on_opened(&mut self, key: usize, room_name: &str, role: Role) {
+    fn on_opened(&mut self, key: usize, room_name: &str, role: Role, deflate: Option<Deflate>) {
         if !self.slots.contains(key) {
             return;
         }
@@ -106,6 +111,9 @@ impl Worker {
             slot.queue(backlog, |session| session.out.push(retained));
         }
         slot.room = Some(room);
+        if let Some(deflate) = deflate {
+            self.windows.add(deflate);
+        }
         WorkerStats::add(&self.shared.stats.workers[self.index].websockets, 1);
         log::debug!("conn={key} open room={room_name} role={role:?}");
     }

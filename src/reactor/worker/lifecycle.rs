@@ -45,6 +45,10 @@ impl Worker {
             WorkerStats::add(&stats.accepted, 1);
             WorkerStats::add(&stats.connections, 1);
             log::debug!("conn={key} peer={peer} accepted");
+            if !self.start_tls(key) {
+                continue;
+            }
+            // With TLS, the deadline covers the TLS handshake and then the request.
             self.set_deadline(key, self.shared.config.limits.handshake_timeout);
             // Bytes may already be waiting; edge-triggered readiness reports them anyway.
         }
@@ -108,6 +112,9 @@ impl Worker {
             return;
         };
         let (at, role) = (slot.room_at, slot.role);
+        if let Some(deflate) = slot.session.deflate() {
+            self.windows.remove(deflate);
+        }
         let publisher = role == Role::Publisher;
         if let Some(moved) = self.rooms.remove(room.id, at, publisher) {
             self.slots[moved as usize].room_at = at;
@@ -125,6 +132,11 @@ impl Worker {
             return;
         };
         let guards = &self.shared.guards;
+        if let Some(tls) = self.side.tls.get_mut(key) {
+            // Best effort: the connection is going away.
+            tls.queue_close_notify();
+            let _ = tls.send_unsent(&mut slot.stream);
+        }
         let _ = self.poll.registry().deregister(&mut slot.stream);
         slot.inflight.release_all(&guards.inflight);
         self.side.forget(key).release(guards);

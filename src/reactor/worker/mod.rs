@@ -16,11 +16,13 @@ use crate::endpoints::routes::Handoff;
 use crate::observe::log_limit::LogLimit;
 use crate::observe::stats::{Stats, WorkerStats};
 use crate::policy::guards::Guards;
+use crate::protocol::frame::deflate::Codec;
 use crate::protocol::frame::{self, Frame};
 use crate::protocol::session::Event;
 use crate::reactor::backplane::Backplane;
 use crate::reactor::commands::{WorkerHandle, WorkerInbox};
 use crate::reactor::timers::Entry;
+use crate::reactor::tls::TlsServer;
 use crate::rooms::{LocalRooms, Registry};
 use clock::Clock;
 use mio::{Events, Poll, Token};
@@ -34,6 +36,7 @@ use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 mod clock;
+mod compression;
 mod delivery;
 mod events;
 mod gate;
@@ -44,6 +47,8 @@ mod side_table;
 mod slot;
 #[cfg(test)]
 mod stall_tests;
+mod tls;
+mod tls_pump;
 mod trace;
 
 /// A client connection's session: its router hands requests to this worker.
@@ -89,6 +94,10 @@ pub struct Worker {
     side: SideTables,
     /// Rate limit of the slow-consumer warning.
     slow_warning: LogLimit,
+    /// permessage-deflate: compressors and the inflater, for all connections.
+    codec: Codec,
+    /// The server windows this worker's room members negotiated.
+    windows: compression::Windows,
 }
 
 /// The state every worker shares with the others and the acceptor.
@@ -106,6 +115,8 @@ pub struct Shared {
     pub trace_numbers: Arc<AtomicU32>,
     /// Rooms across relays (`--backplane`).
     pub backplane: Option<Arc<Backplane>>,
+    /// With `--tls-cert`: every connection speaks TLS.
+    pub tls: Option<Arc<TlsServer>>,
 }
 
 /// Frames every connection of the worker may get, encoded once.
@@ -118,8 +129,12 @@ struct Frames {
 
 /// Buffers and lists each turn fills and empties, allocated once per worker.
 struct Scratch {
-    /// Where every socket's bytes are read into.
+    /// Where every socket's bytes are read into; with TLS, their plaintext.
     read_buf: Vec<u8>,
+    /// With TLS: where every socket's ciphertext is read into (empty otherwise).
+    tls_in: Vec<u8>,
+    /// With TLS: the plaintext of a record being written (at most 16 KiB).
+    tls_stage: Vec<u8>,
     /// What the session of the socket just read reported.
     session_events: Vec<Event<Handoff>>,
     /// Connections with bytes to flush this turn.
@@ -146,6 +161,11 @@ impl Worker {
             .greeting
             .as_deref()
             .map(|text| frame::encode(frame::OP_TEXT, text.as_bytes()));
+        let codec = Codec::new(shared.config.deflate.level);
+        let tls_in = match shared.tls {
+            Some(_) => vec![0; SCRATCH_SIZE],
+            None => Vec::new(),
+        };
         Worker {
             index,
             shared,
@@ -162,11 +182,15 @@ impl Worker {
             clock: Clock::new(TICK),
             scratch: Scratch {
                 read_buf: vec![0; SCRATCH_SIZE],
+                tls_in,
+                tls_stage: Vec::new(),
                 session_events: Vec::new(),
                 dirty: Vec::new(),
                 unread: Vec::new(),
                 due: Vec::new(),
             },
+            codec,
+            windows: compression::Windows::default(),
             side: SideTables::new(),
             slow_warning: LogLimit::default(),
         }

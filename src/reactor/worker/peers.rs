@@ -7,6 +7,7 @@
 //! made room, wakes it (see `WorkerHandle::room_wanted`).
 
 use crate::protocol::frame::Frame;
+use crate::protocol::frame::deflate::{Deflate, Deflated};
 use crate::reactor::commands::{Audience, Command, WorkerHandle};
 use crate::rooms::RoomId;
 use std::collections::VecDeque;
@@ -71,13 +72,25 @@ impl Peers {
         self.peers.iter().any(|peer| !peer.stalled.is_empty())
     }
 
-    /// Hands `frame` to every peer, keeping per-peer order.
-    pub(super) fn broadcast(&mut self, room: RoomId, audience: Audience, frame: &Frame) {
+    /// Hands `frame` to every peer, keeping per-peer order, with its
+    /// compressed form if made with the full window (one any recipient takes;
+    /// a smaller window is the sender's own business).
+    pub(super) fn broadcast(
+        &mut self,
+        room: RoomId,
+        audience: Audience,
+        frame: &Frame,
+        deflated: Option<Deflated>,
+    ) {
+        let deflated = deflated
+            .filter(|d| d.window_bits == Deflate::FULL_WINDOW.window_bits())
+            .map(|d| d.frame);
         for peer in &mut self.peers {
             peer.send(Command::Broadcast {
                 room,
                 audience,
                 frame: frame.clone(),
+                deflated: deflated.clone(),
             });
         }
     }

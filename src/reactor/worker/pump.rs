@@ -25,10 +25,18 @@ impl Worker {
             let Some(slot) = self.slots.get_mut(key) else {
                 return;
             };
-            let read = match slot.stream.read(&mut self.scratch.read_buf) {
+            // With TLS, ciphertext goes to its own buffer; the plaintext to `read_buf`.
+            let tls = self.side.tls.get(key).is_some();
+            let buffer = match tls {
+                true => &mut self.scratch.tls_in,
+                false => &mut self.scratch.read_buf,
+            };
+            let read = match slot.stream.read(buffer) {
                 Ok(0) => {
+                    // Out of its room while the session still knows its settings.
+                    self.leave_members(key);
                     let backlog = &self.shared.stats.workers[self.index].backlog_bytes;
-                    slot.queue(backlog, Session::peer_gone);
+                    self.slots[key].queue(backlog, Session::peer_gone);
                     self.release(key);
                     return;
                 }
@@ -41,7 +49,12 @@ impl Worker {
                     return;
                 }
             };
-            if !self.receive(key, read) {
+            WorkerStats::add(&self.my_stats().bytes_received, read as u64);
+            let alive = match tls {
+                true => self.decrypt(key, read),
+                false => self.receive(key, read),
+            };
+            if !alive {
                 return;
             }
             budget = budget.saturating_sub(read);
@@ -56,8 +69,7 @@ impl Worker {
     /// session and acts on what it reports; false once the connection is
     /// gone. Where the session pauses (after an upgrade, after a pong) the
     /// worker acts and writes before handing it the rest.
-    fn receive(&mut self, key: usize, read: usize) -> bool {
-        WorkerStats::add(&self.my_stats().bytes_received, read as u64);
+    pub(super) fn receive(&mut self, key: usize, read: usize) -> bool {
         let mut start = 0;
         while start < read {
             let Some(slot) = self.slots.get_mut(key) else {
@@ -82,6 +94,7 @@ impl Worker {
                 router: routes::route,
                 peer: peer.and_then(Result::ok).map(|addr| addr.ip()),
                 gate: &mut gate,
+                codec: &mut self.codec,
             };
             let queued = slot.session.out.queued_bytes();
             start += slot.session.receive(
@@ -94,10 +107,17 @@ impl Worker {
             if !slot.session.out.is_empty() {
                 slot.mark_dirty(key, &mut self.scratch.dirty);
             }
+            self.count_compressions();
             self.handle_session_events(key);
             self.print_trace(key);
             self.settle_inflight(key);
-            if !self.release_if_finished(key) || (start < read && !self.flush(key)) {
+            if !self.release_if_finished(key) {
+                return false;
+            }
+            // A pong goes out before more is read: the next read's ping would
+            // otherwise replace it, and a client that reads gets every ping answered.
+            let pong_waiting = self.slots[key].session.out.pong_waiting();
+            if (start < read || pong_waiting) && !self.flush(key) {
                 return false;
             }
         }
@@ -150,7 +170,8 @@ impl Worker {
     }
 
     /// Writes what the connection has queued, as far as its socket takes
-    /// it; false once the connection is gone.
+    /// it (through TLS when the connection has it); false once the
+    /// connection is gone.
     fn flush(&mut self, key: usize) -> bool {
         let Some(slot) = self.slots.get_mut(key) else {
             return false;
@@ -160,30 +181,46 @@ impl Worker {
         }
         let before = slot.session.out.queued_bytes();
         let stats = &self.shared.stats.workers[self.index];
-        let flushed = slot.session.out.flush(&mut slot.stream);
+        let mut tls = self.side.tls.get_mut(key);
+        let flushed = match tls.as_deref_mut() {
+            // Staged in a buffer of its own: `read_buf` may still hold
+            // plaintext the session has not had yet (a flush mid-receive).
+            Some(tls) => tls.flush(
+                &mut slot.session.out,
+                &mut slot.stream,
+                &mut self.scratch.tls_stage,
+            ),
+            None => slot.session.out.flush(&mut slot.stream),
+        };
         track_backlog(
             &stats.backlog_bytes,
             before,
             slot.session.out.queued_bytes(),
         );
-        match flushed {
+        let state = match flushed {
             Ok((written, state)) => {
                 WorkerStats::add(&stats.bytes_sent, written as u64);
                 if state == Flushed::Blocked {
                     slot.writable = false;
                 }
+                state
             }
             Err(e) => {
                 log::debug!("conn={key} write failed: {e} ({before} bytes queued)");
                 self.release(key);
                 return false;
             }
-        }
-        if slot.session.reply_sent() {
+        };
+        // With TLS, `All` also means rustls's records are out.
+        if state == Flushed::All && slot.session.reply_sent() {
             // The answer is out; half-close and read until the client hangs up,
             // so that unread request bytes do not turn our FIN into a reset.
+            if let Some(tls) = tls {
+                tls.queue_close_notify();
+                let _ = tls.send_unsent(&mut slot.stream);
+            }
             let _ = slot.stream.shutdown(Shutdown::Write);
         }
-        self.release_if_finished(key)
+        state != Flushed::All || self.release_if_finished(key)
     }
 }

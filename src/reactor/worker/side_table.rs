@@ -1,6 +1,7 @@
 //! Per-connection state that only some configurations need, kept beside the
 //! slab and indexed by slab key so that `Slot` does not pay for it when unused.
 
+use super::tls::TlsConn;
 use crate::policy::admission::Admission;
 use crate::policy::rate_limit::TokenBucket;
 use std::net::IpAddr;
@@ -50,6 +51,9 @@ pub(super) struct SideTables {
     pub(super) buckets: SideTable<TokenBucket>,
     /// Per connection, with `--max-connections-per-ip`: its address.
     clients: SideTable<ClientIp>,
+    /// Per connection, with `--tls-cert`: its TLS state (boxed: a slot of
+    /// the table costs a pointer, the state only the connections that have one).
+    pub(super) tls: SideTable<Box<TlsConn>>,
 }
 
 impl SideTables {
@@ -57,6 +61,7 @@ impl SideTables {
         SideTables {
             buckets: SideTable::new(),
             clients: SideTable::new(),
+            tls: SideTable::new(),
         }
     }
 
@@ -109,6 +114,7 @@ impl SideTables {
     /// Clears a released connection's entries and gives back its admission.
     pub(super) fn forget(&mut self, key: usize) -> Admission {
         self.buckets.take(key);
+        self.tls.take(key);
         let client = self.clients.take(key);
         Admission::from_counted_ip(client.filter(|c| c.counted).map(|c| c.ip))
     }

@@ -88,6 +88,7 @@ fn a_worker_stalled_on_a_full_peer_sleeps_and_keeps_the_client_it_cannot_read() 
         guards: guards.clone(),
         trace_numbers: Arc::new(AtomicU32::new(1)),
         backplane: None,
+        tls: None,
     };
     let stats = shared.stats.clone();
     let (handles, parts) = worker_channels(2).unwrap();

@@ -3,7 +3,7 @@
 
 use super::args::{AgentArgs, AgentRole};
 use super::clock::monotonic_ns;
-use super::conn::{ClientConn, CloseReason, ConnEvent, Phase, READ_CHUNK};
+use super::conn::{ClientConn, CloseReason, ConnEvent, Phase, READ_CHUNK, RECEIVED_BYTES};
 use super::latency::LatencyHistogram;
 use super::procstats;
 use super::protocol::{AgentCommand, AgentReport, AgentTotals, RampSummary};
@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// Token of the waker that signals a command on stdin.
@@ -66,7 +67,8 @@ struct Tally {
 impl Tally {
     fn on_event(&mut self, index: usize, event: ConnEvent<'_>) {
         match event {
-            ConnEvent::Opened => {
+            ConnEvent::Opened { deflate } => {
+                self.totals.deflated += u64::from(deflate);
                 self.slots[index] = Slot::Open;
                 self.in_flight -= 1;
                 self.totals.opened += 1;
@@ -82,9 +84,7 @@ impl Tally {
         if self.role != AgentRole::Subscribe {
             return;
         }
-        // The publisher sends binary messages; a relay must not turn them into text.
-        let (true, Some(stamp), Some(seq)) = (binary, read_u64(payload, 0), read_u64(payload, 8))
-        else {
+        let Some((stamp, seq)) = stamp_and_seq(binary, payload) else {
             self.totals.unexpected += 1;
             return;
         };
@@ -134,6 +134,16 @@ impl Tally {
     }
 }
 
+/// The send time and sequence number the publisher put in a message:
+/// big-endian at the start of a binary one, in hex in a JSON one (`--json`).
+/// A relay must not change a message's kind.
+fn stamp_and_seq(binary: bool, payload: &[u8]) -> Option<(u64, u64)> {
+    if binary {
+        return read_u64(payload, 0).zip(read_u64(payload, 8));
+    }
+    super::payload::read_json_stamp(payload)
+}
+
 fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
@@ -150,6 +160,8 @@ struct Agent {
     commands: Receiver<AgentCommand>,
     first_connect_ns: u64,
     cpu_base_ms: f64,
+    /// `RECEIVED_BYTES` at the start command.
+    bytes_base: u64,
     ready_sent: bool,
     reported_opened: u64,
     last_progress: Instant,
@@ -184,6 +196,7 @@ impl Agent {
             commands: spawn_command_reader(waker),
             first_connect_ns: 0,
             cpu_base_ms: 0.0,
+            bytes_base: 0,
             ready_sent: false,
             reported_opened: 0,
             last_progress: Instant::now(),
@@ -225,6 +238,7 @@ impl Agent {
             self.read_commands();
         }
         self.tally.totals.cpu_ms = procstats::own_cpu_ms() - self.cpu_base_ms;
+        self.tally.totals.bytes_received = RECEIVED_BYTES.load(Relaxed) - self.bytes_base;
         self.tally.totals.latency = self.tally.latency.to_sparse();
         send(&mut out, &AgentReport::Finished(self.tally.totals.clone()))?;
         self.close_all(&mut events, &mut scratch)
@@ -239,11 +253,11 @@ impl Agent {
                 self.first_connect_ns = monotonic_ns();
             }
             let source = socket::source_address(self.args.index, index);
-            let connected =
-                ClientConn::connect(self.args.url.addr, Some(source)).and_then(|mut conn| {
-                    conn.register(self.poll.registry(), Token(index))
-                        .map(|()| conn)
-                });
+            let connected = ClientConn::connect_to(&self.args.url, Some(source)).and_then(|conn| {
+                let mut conn = conn.with_deflate(self.args.deflate);
+                conn.register(self.poll.registry(), Token(index))
+                    .map(|()| conn)
+            });
             match connected {
                 Ok(conn) => {
                     self.conns[index] = Some(conn);
@@ -339,7 +353,10 @@ impl Agent {
     fn read_commands(&mut self) {
         loop {
             match self.commands.try_recv() {
-                Ok(AgentCommand::Start) => self.cpu_base_ms = procstats::own_cpu_ms(),
+                Ok(AgentCommand::Start) => {
+                    self.cpu_base_ms = procstats::own_cpu_ms();
+                    self.bytes_base = RECEIVED_BYTES.load(Relaxed);
+                }
                 Ok(AgentCommand::Close) => self.stop = true,
                 Ok(AgentCommand::End { sent }) => {
                     self.end = Some((sent, Instant::now() + DRAIN_TIMEOUT))

@@ -1,6 +1,7 @@
 //! Command-line flags of `wsrelay bench` and the parsers for their values.
 
 use crate::protocol::client::{Scheme, UrlError, WsUrl};
+use crate::tools::tls::TrustArgs;
 use clap::{Args, Subcommand, ValueEnum};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -29,6 +30,9 @@ pub enum Scenario {
     Idle(IdleArgs),
     /// One publisher, N subscribers: report delivered messages/s, latency and losses.
     Fanout(FanoutArgs),
+    /// R relays with --reuse-port --backplane on one Redis, N connections in one room:
+    /// time to open, time to deliver to all, memory per connection.
+    Scale(super::scale::ScaleArgs),
     /// A relay under steady load and hostile clients for a while; checks it held.
     Soak(super::soak::SoakArgs),
     /// Internal: one client process driving a share of the connections.
@@ -45,9 +49,10 @@ pub struct CommonArgs {
     /// Client processes to spread connections over (raised so none holds more than 9,000).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub procs: Option<u32>,
-    /// PID of the server, to report its memory and CPU from /proc.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// PID of the server, to report its memory and CPU from /proc; repeat it for a
+    /// server of several processes (their figures are summed).
+    #[arg(long = "server-pid")]
+    pub server_pids: Vec<u32>,
     /// Give up on the whole scenario after this long.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -60,14 +65,19 @@ pub struct CommonArgs {
     /// Print only the JSON line: no table, no progress bar.
     #[arg(long)]
     pub json_only: bool,
+    /// Offer permessage-deflate on every connection, the publisher's too (the
+    /// report counts the connections that negotiated it).
+    #[arg(long)]
+    pub deflate: bool,
+    /// Whom to trust for a wss:// URL.
+    #[command(flatten)]
+    pub trust: TrustArgs,
 }
 
 impl CommonArgs {
-    /// The probe of `--server-pid`, if given.
-    pub fn server_probe(&self) -> Result<Option<super::procstats::ServerProbe>, String> {
-        self.server_pid
-            .map(super::procstats::ServerProbe::new)
-            .transpose()
+    /// The probes of `--server-pid`, if given.
+    pub fn server_probe(&self) -> Result<Option<super::procstats::ServerSet>, String> {
+        super::procstats::ServerSet::new(&self.server_pids)
             .map_err(|e| format!("--server-pid: {e}"))
     }
 
@@ -113,6 +123,35 @@ pub struct FanoutArgs {
     /// Stop publishing after this long, even if fewer than --messages were sent.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Publish compressible JSON text, its size cycling from 1 KiB (or --size,
+    /// if smaller) up to --size, instead of binary filler.
+    #[arg(long)]
+    pub json: bool,
+    /// Where the subscribers connect instead of --url (repeatable: spread evenly,
+    /// at least one client process each); the publisher stays on --url.
+    #[arg(long = "subscriber-url", value_parser = parse_target)]
+    pub subscriber_urls: Vec<Target>,
+    /// Admin listener (127.0.0.1:PORT) of a relay with --backplane (repeatable):
+    /// before publishing, wait until each that holds connections reports its
+    /// subscription, so that no message falls into the room's joining window.
+    #[arg(long = "wait-subscribed", value_parser = parse_loopback_addr)]
+    pub wait_subscribed: Vec<SocketAddr>,
+}
+
+impl FanoutArgs {
+    /// Where the subscribers connect: --subscriber-url, or else --url; each
+    /// with the trust flags of --url.
+    pub fn subscriber_targets(&self) -> Vec<Target> {
+        if self.subscriber_urls.is_empty() {
+            return vec![self.common.url.clone()];
+        }
+        let trust = &self.common.url.trust;
+        let with_trust = |url: &Target| Target {
+            trust: trust.clone(),
+            ..url.clone()
+        };
+        self.subscriber_urls.iter().map(with_trust).collect()
+    }
 }
 
 /// What an agent process does with its connections.
@@ -148,6 +187,12 @@ pub struct AgentArgs {
     /// Which agent this is; picks its block of source addresses.
     #[arg(long)]
     pub index: u8,
+    /// Offer permessage-deflate.
+    #[arg(long)]
+    pub deflate: bool,
+    /// Whom to trust for a wss:// URL.
+    #[command(flatten)]
+    pub trust: TrustArgs,
 }
 
 /// A loopback WebSocket endpoint parsed from a ws:// URL.
@@ -159,6 +204,10 @@ pub struct Target {
     pub path: String,
     /// The URL as given, to hand to agent processes.
     pub url: String,
+    /// For `wss://`: the name the server's certificate must carry.
+    pub tls_name: Option<String>,
+    /// For `wss://`: whom to trust (the scenario's flags, set after parsing).
+    pub trust: TrustArgs,
 }
 
 impl Target {
@@ -172,9 +221,9 @@ impl Target {
 /// leaves the machine.
 pub fn parse_target(url: &str) -> Result<Target, String> {
     let parsed = match WsUrl::parse(url) {
-        Ok(parsed) if parsed.scheme == Scheme::Ws => parsed,
-        Ok(_) | Err(UrlError::NotAUrl(_) | UrlError::Scheme(_)) => {
-            return Err(format!("{url}: only ws:// URLs are supported"));
+        Ok(parsed) => parsed,
+        Err(UrlError::NotAUrl(_) | UrlError::Scheme(_)) => {
+            return Err(format!("{url}: only ws:// and wss:// URLs are supported"));
         }
         Err(error) => return Err(format!("{url}: {error}")),
     };
@@ -191,7 +240,18 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, parsed.port)),
         path: parsed.target,
         url: url.to_string(),
+        tls_name: (parsed.scheme == Scheme::Wss).then_some(parsed.host),
+        trust: TrustArgs::default(),
     })
+}
+
+/// `127.0.0.1:PORT`; any other address is refused, as for URLs.
+fn parse_loopback_addr(text: &str) -> Result<SocketAddr, String> {
+    match text.parse::<SocketAddr>() {
+        Ok(addr) if addr.ip() == Ipv4Addr::LOCALHOST && addr.port() != 0 => Ok(addr),
+        Ok(_) => Err(format!("{text}: only 127.0.0.1:PORT is supported")),
+        Err(error) => Err(format!("{text}: {error}")),
+    }
 }
 
 /// A duration in the relay's own syntax (`250ms`, `2s`, `3m`), at most 24 h
@@ -204,7 +264,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-fn parse_message_size(text: &str) -> Result<usize, String> {
+pub fn parse_message_size(text: &str) -> Result<usize, String> {
     let size = crate::config::units::parse_size(text)?;
     if !(MIN_MESSAGE_SIZE..=MAX_MESSAGE_SIZE).contains(&size) {
         return Err(format!(
@@ -241,172 +301,5 @@ pub fn split_evenly(total: usize, parts: usize) -> Vec<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        bench: BenchArgs,
-    }
-
-    fn parse(args: &[&str]) -> Result<Scenario, clap::Error> {
-        Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
-            .map(|cli| cli.bench.scenario)
-    }
-
-    #[test]
-    fn idle_flags_and_defaults() {
-        let Scenario::Idle(idle) = parse(&[
-            "idle",
-            "--url",
-            "ws://127.0.0.1:9001/",
-            "--connections",
-            "19000",
-            "--server-pid",
-            "42",
-        ])
-        .unwrap() else {
-            panic!("not idle")
-        };
-        assert_eq!(idle.connections, 19_000);
-        assert_eq!(idle.hold, Duration::from_secs(2));
-        assert_eq!(idle.common.timeout, Duration::from_secs(120));
-        assert_eq!(idle.common.server_pid, Some(42));
-        assert_eq!(idle.common.procs, None);
-        assert!(!idle.common.json_only);
-        assert_eq!(idle.common.url.addr, "127.0.0.1:9001".parse().unwrap());
-    }
-
-    #[test]
-    fn fanout_flags() {
-        let Scenario::Fanout(fanout) = parse(&[
-            "fanout",
-            "--url",
-            "ws://localhost:8080",
-            "--subscribers",
-            "100",
-            "--size",
-            "1KiB",
-            "--messages",
-            "5000",
-            "--rate",
-            "2000",
-            "--duration",
-            "3s",
-            "--procs",
-            "2",
-            "--json-only",
-        ])
-        .unwrap() else {
-            panic!("not fanout")
-        };
-        assert_eq!(fanout.subscribers, 100);
-        assert_eq!(fanout.size, 1024);
-        assert_eq!(fanout.messages, Some(5000));
-        assert_eq!(fanout.rate, Some(2000.0));
-        assert_eq!(fanout.duration, Duration::from_secs(3));
-        assert_eq!(fanout.common.procs, Some(2));
-        assert!(fanout.common.json_only);
-        assert_eq!(fanout.common.url.path, "/");
-    }
-
-    #[test]
-    fn rejects_bad_flags() {
-        let url = "ws://127.0.0.1:8080/";
-        assert!(
-            parse(&[
-                "fanout",
-                "--url",
-                url,
-                "--subscribers",
-                "10",
-                "--size",
-                "15"
-            ])
-            .is_err()
-        );
-        assert!(
-            parse(&[
-                "fanout",
-                "--url",
-                url,
-                "--subscribers",
-                "10",
-                "--size",
-                "64",
-                "--rate",
-                "0"
-            ])
-            .is_err()
-        );
-        assert!(parse(&["fanout", "--url", url, "--subscribers", "0", "--size", "64"]).is_err());
-        assert!(parse(&["idle", "--url", url]).is_err());
-        assert!(parse(&["idle", "--url", url, "--connections", "5", "--procs", "0"]).is_err());
-        assert!(parse(&["idle", "--url", "ws://10.0.0.1:8080/", "--connections", "5"]).is_err());
-    }
-
-    #[test]
-    fn target_urls() {
-        let target = parse_target("ws://127.0.0.1:8080/chat?room=1").unwrap();
-        assert_eq!(target.addr, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(target.path, "/chat?room=1");
-        assert_eq!(target.host_header(), "127.0.0.1:8080");
-        assert_eq!(
-            parse_target("ws://localhost").unwrap().addr,
-            "127.0.0.1:80".parse().unwrap()
-        );
-        assert_eq!(parse_target("ws://127.0.0.1:81?x").unwrap().path, "/?x");
-        assert!(parse_target("wss://127.0.0.1:8080/").is_err());
-        assert!(parse_target("http://127.0.0.1:8080/").is_err());
-        assert!(parse_target("ws://example.com:8080/").is_err());
-        assert!(parse_target("ws://127.0.0.2:8080/").is_err());
-        assert!(parse_target("ws://127.0.0.1:99999/").is_err());
-        assert!(parse_target("ws://127.0.0.1:0/").is_err());
-        assert!(parse_target("ws://[::1]:8080/").is_err());
-        assert_eq!(
-            parse_target("wss://127.0.0.1/").unwrap_err(),
-            "wss://127.0.0.1/: only ws:// URLs are supported"
-        );
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("3m").unwrap(), Duration::from_secs(180));
-        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
-        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
-        for bad in ["", "s", "-1s", "fast", "25h", "1.5s"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_message_size("4KiB").unwrap(), 4096);
-        assert!(parse_message_size("1G").is_err());
-        assert!(parse_message_size("k").is_err());
-        assert!(parse_message_size("15").is_err());
-        assert!(parse_message_size("65MiB").is_err());
-        assert_eq!(parse_message_size("16").unwrap(), 16);
-    }
-
-    #[test]
-    fn process_planning() {
-        assert_eq!(plan_processes(None, 1, 50), 1);
-        assert_eq!(plan_processes(None, 1, 19_000), 3);
-        assert_eq!(plan_processes(Some(1), 1, 19_000), 3);
-        assert_eq!(plan_processes(Some(8), 1, 19_000), 8);
-        assert_eq!(plan_processes(Some(4), 1, 2), 2);
-        assert_eq!(plan_processes(None, 2, 1), 1);
-        assert_eq!(split_evenly(10, 3), vec![4, 3, 3]);
-        assert_eq!(split_evenly(19_000, 3).iter().sum::<usize>(), 19_000);
-        assert!(
-            split_evenly(19_000, 3)
-                .iter()
-                .all(|&share| share <= MAX_SOCKETS_PER_PROCESS)
-        );
-    }
-}
+#[path = "args_tests.rs"]
+pub(super) mod tests;

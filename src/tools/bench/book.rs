@@ -135,6 +135,8 @@ impl AgentBook {
             sums.failed += totals.failed;
             sums.dropped += totals.dropped;
             sums.delivered += totals.delivered;
+            sums.deflated += totals.deflated;
+            sums.bytes_received += totals.bytes_received;
             sums.duplicates += totals.duplicates;
             sums.unexpected += totals.unexpected;
             sums.last_delivery_ns = sums.last_delivery_ns.max(totals.last_delivery_ns);

@@ -1,16 +1,18 @@
 //! One non-blocking client WebSocket: connect, handshake, wait for the greeting,
 //! then exchange frames. The owner polls it with mio and handles timeouts.
 
+use super::args::Target;
 use super::socket;
+use super::tls::{self, Transport};
 use crate::protocol::client::{
-    Assembler, ClientKey, NORMAL_CLOSE, RequestOptions, ResponseHead, ServerFrame, close_code,
-    decode_server_frame, encode_masked, write_request,
+    Assembler, ClientDeflate, ClientKey, FrameError, NORMAL_CLOSE, RequestOptions, ResponseHead,
+    ServerFrame, close_code, encode_masked, write_request,
 };
 use crate::protocol::frame::{MessageKind, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Largest server frame (and fragmented message) accepted, so a broken server
 /// cannot exhaust memory.
@@ -65,7 +67,10 @@ impl std::fmt::Display for CloseReason {
 #[derive(Debug)]
 pub enum ConnEvent<'a> {
     /// The greeting arrived: the connection counts as open.
-    Opened,
+    Opened {
+        /// Whether permessage-deflate was negotiated.
+        deflate: bool,
+    },
     /// A complete message after the greeting.
     Message {
         /// Binary (true) or text (false).
@@ -80,7 +85,7 @@ pub enum ConnEvent<'a> {
 /// A client WebSocket over a non-blocking mio TCP stream.
 #[derive(Debug)]
 pub struct ClientConn {
-    stream: TcpStream,
+    stream: Transport,
     phase: Phase,
     /// The Sec-WebSocket-Key sent; the response's accept value derives from it.
     key: ClientKey,
@@ -91,19 +96,47 @@ pub struct ClientConn {
     out_pos: usize,
     /// Fragments of a message being reassembled (empty otherwise).
     assembler: Assembler,
+    /// Offer permessage-deflate in the upgrade.
+    offer_deflate: bool,
+    /// permessage-deflate, once the server accepted it.
+    deflate: Option<Box<ClientDeflate>>,
+    /// Whether it was (`deflate` is out while a message is inflated).
+    deflated: bool,
 }
+
+/// Bytes this process read from all its connections: what the wire carried
+/// to them (a load-generator process, one thread).
+pub static RECEIVED_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// A chunk of read buffer sized for a burst of small frames.
 pub const READ_CHUNK: usize = 64 * 1024;
 
+/// A non-blocking TCP connect to `addr`, from `source` when given.
+fn dial(addr: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<mio::net::TcpStream> {
+    match (source, addr) {
+        (Some(source), SocketAddr::V4(dest)) => socket::connect_from(source, dest),
+        _ => socket::connect(addr),
+    }
+}
+
 impl ClientConn {
-    /// Starts a non-blocking connect to `addr`, from `source` when given.
+    /// Starts a non-blocking plain connect to `addr`, from `source` when given.
     pub fn connect(addr: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<Self> {
-        let stream = match (source, addr) {
-            (Some(source), SocketAddr::V4(dest)) => socket::connect_from(source, dest)?,
-            _ => socket::connect(addr)?,
+        Ok(Self::over(Transport::plain(dial(addr, source)?)))
+    }
+
+    /// Starts a connection to `target`: TLS for a `wss://` URL.
+    pub fn connect_to(target: &Target, source: Option<Ipv4Addr>) -> io::Result<Self> {
+        let tcp = dial(target.addr, source)?;
+        let transport = match &target.tls_name {
+            Some(name) => Transport::tls(tcp, tls::client(&target.trust, name)?),
+            None => Transport::plain(tcp),
         };
-        Ok(Self {
+        Ok(Self::over(transport))
+    }
+
+    fn over(stream: Transport) -> Self {
+        Self {
             stream,
             phase: Phase::Connecting,
             key: ClientKey::from_nonce(rand::random()),
@@ -111,7 +144,17 @@ impl ClientConn {
             outbuf: Vec::new(),
             out_pos: 0,
             assembler: Assembler::default(),
-        })
+            offer_deflate: false,
+            deflate: None,
+            deflated: false,
+        }
+    }
+
+    /// Offers permessage-deflate (`wsrelay bench --deflate`): messages then
+    /// go compressed if the server accepts, and arrive inflated.
+    pub fn with_deflate(mut self, offer: bool) -> Self {
+        self.offer_deflate = offer;
+        self
     }
 
     /// Registers the socket for read and write readiness (edge-triggered).
@@ -141,7 +184,10 @@ impl ClientConn {
     /// Queues a data message; call `flush` (or wait for the next event) to send it.
     pub fn queue_message(&mut self, binary: bool, payload: &[u8]) {
         let opcode = if binary { OP_BINARY } else { OP_TEXT };
-        encode_masked(opcode, payload, rand::random(), &mut self.outbuf);
+        match &mut self.deflate {
+            Some(deflate) => deflate.encode(opcode, payload, rand::random(), &mut self.outbuf),
+            None => encode_masked(opcode, payload, rand::random(), &mut self.outbuf),
+        }
     }
 
     /// Starts the closing handshake (status 1000). A connection that is not open yet
@@ -190,8 +236,9 @@ impl ClientConn {
                     self.fail(reason, sink);
                 }
                 Ok(n) => {
+                    RECEIVED_BYTES.fetch_add(n as u64, Relaxed);
                     self.absorb(&scratch[..n], sink);
-                    if n < scratch.len() {
+                    if n < scratch.len() && !self.stream.is_tls() {
                         // A short read emptied the socket; new data raises a new
                         // edge, so the read that would only say WouldBlock is skipped.
                         break;
@@ -231,14 +278,12 @@ impl ClientConn {
         }
         // Small frames should leave at once; a failure here only costs latency.
         let _ = self.stream.set_nodelay(true);
-        write_request(
-            path,
-            host,
-            self.key.as_str(),
-            &RequestOptions::default(),
-            &mut self.outbuf,
-        )
-        .expect("bug: a request without extra headers cannot be refused");
+        let options = RequestOptions {
+            deflate: self.offer_deflate,
+            ..RequestOptions::default()
+        };
+        write_request(path, host, self.key.as_str(), &options, &mut self.outbuf)
+            .expect("bug: a request without extra headers cannot be refused");
         self.phase = Phase::AwaitResponse;
         true
     }
@@ -281,7 +326,7 @@ impl ClientConn {
                     }
                 }
             }
-            match decode_server_frame(rest, MAX_FRAME_PAYLOAD) {
+            match decode_frame(rest, self.deflate.is_some()) {
                 Ok(Some(frame)) => {
                     used += frame.frame_len();
                     self.on_frame(&frame, &rest[frame.payload()], sink);
@@ -295,12 +340,15 @@ impl ClientConn {
 
     /// The length of the upgrade response at the start of `bytes` once it is
     /// complete and accepts the upgrade; `Ok(None)` until then.
-    fn check_response(&self, bytes: &[u8]) -> Result<Option<usize>, String> {
+    fn check_response(&mut self, bytes: &[u8]) -> Result<Option<usize>, String> {
         let Some(head) = ResponseHead::parse(bytes).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        head.check_upgrade(self.key.as_str(), &[])
+        let upgraded = head
+            .check_upgrade_offering(self.key.as_str(), &[], self.offer_deflate)
             .map_err(|e| e.to_string())?;
+        self.deflate = upgraded.deflate.map(|p| Box::new(ClientDeflate::new(p)));
+        self.deflated = self.deflate.is_some();
         Ok(Some(head.head_len()))
     }
 
@@ -330,7 +378,27 @@ impl ClientConn {
             }
             _ => match self.assembler.push(frame, payload, MAX_FRAME_PAYLOAD) {
                 Ok(Some((kind, message))) => {
-                    self.deliver(kind == MessageKind::Binary, &message, sink);
+                    let binary = kind == MessageKind::Binary;
+                    // Out of `self` while `deliver` borrows it, so nothing is copied.
+                    let compressed = self.assembler.compressed();
+                    let deflate = if compressed {
+                        self.deflate.take()
+                    } else {
+                        None
+                    };
+                    match deflate {
+                        Some(mut deflate) => {
+                            match deflate.inflate(&message, MAX_FRAME_PAYLOAD) {
+                                Ok(inflated) => self.deliver(binary, inflated, sink),
+                                Err(error) => {
+                                    let reason = format!("compressed message: {error:?}");
+                                    self.fail(CloseReason::Protocol(reason), sink);
+                                }
+                            }
+                            self.deflate = Some(deflate);
+                        }
+                        None => self.deliver(binary, &message, sink),
+                    }
                 }
                 Ok(None) => {}
                 Err(error) => self.fail(CloseReason::Protocol(error.to_string()), sink),
@@ -342,7 +410,9 @@ impl ClientConn {
         match self.phase {
             Phase::AwaitGreeting => {
                 self.phase = Phase::Open;
-                sink(ConnEvent::Opened);
+                sink(ConnEvent::Opened {
+                    deflate: self.deflated,
+                });
             }
             Phase::Open => sink(ConnEvent::Message { binary, payload }),
             _ => {} // messages racing our Close are ignored
@@ -359,6 +429,8 @@ impl ClientConn {
                 Err(e) => return Err(e),
             }
         }
+        // With TLS, the records rustls still holds.
+        self.stream.flush()?;
         if self.out_pos == self.outbuf.len() {
             self.outbuf.clear();
             self.out_pos = 0;
@@ -380,6 +452,16 @@ impl ClientConn {
             sink(ConnEvent::Closed(reason));
         }
     }
+}
+
+/// The whole, valid server frame at the start of `bytes`, RSV1 allowed on a
+/// message's first frame with `deflate`; `Ok(None)` until it has all arrived.
+fn decode_frame(bytes: &[u8], deflate: bool) -> Result<Option<ServerFrame>, FrameError> {
+    let Some(frame) = ServerFrame::parse_header(bytes, MAX_FRAME_PAYLOAD)? else {
+        return Ok(None);
+    };
+    frame.check_with(deflate)?;
+    Ok((bytes.len() >= frame.frame_len()).then_some(frame))
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ fn drive(addr: SocketAddr, close_when_open: bool) -> Vec<String> {
             .unwrap();
         conn.on_ready(&mut scratch, &addr.to_string(), "/", &mut |event| {
             seen.push(match event {
-                ConnEvent::Opened => "opened".to_string(),
+                ConnEvent::Opened { .. } => "opened".to_string(),
                 ConnEvent::Message { binary, payload } => {
                     format!("message {binary} {payload:?}")
                 }

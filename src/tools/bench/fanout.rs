@@ -1,14 +1,16 @@
 //! `wsrelay bench fanout`: one publisher, N subscribers spread over agent processes;
 //! throughput, latency, losses and the server's CPU per delivered message.
 
-use super::args::{AgentRole, FanoutArgs};
-use super::book::AgentBook;
+use super::args::{AgentRole, FanoutArgs, Target, plan_processes, split_evenly};
+use super::book::{AgentBook, CombinedTotals};
 use super::clock::monotonic_ns;
+use super::payload::Payload;
 use super::pool::{AgentPlan, AgentPool};
-use super::procstats::{self, ServerProbe};
+use super::procstats::{self, ServerSet};
 use super::protocol::AgentCommand;
 use super::publisher::{PUBLISHER_TOKEN, Publisher};
 use super::report::{self, FanoutReport, RunDetails, round3};
+use super::scale::wait_subscribed;
 use super::waits;
 use super::window::WINDOW;
 use mio::{Events, Poll, Token, Waker};
@@ -24,6 +26,9 @@ const MAX_QUEUED: usize = 1 << 20;
 /// How often the server's RSS is sampled while publishing.
 const RSS_SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Longest wait for the relays' backplane subscriptions (--wait-subscribed).
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(60);
+
 /// What the publishing phase produced.
 struct Published {
     sent: u64,
@@ -32,96 +37,127 @@ struct Published {
     peak_rss_sampled: Option<u64>,
 }
 
+impl Published {
+    /// Nothing was published (the subscribers were not ready).
+    fn nothing() -> Self {
+        let now = monotonic_ns();
+        Self {
+            sent: 0,
+            start_ns: now,
+            end_ns: now,
+            peak_rss_sampled: None,
+        }
+    }
+}
+
+/// The server's figures over the measured phase.
+struct ServerFigures {
+    cpu_ms: Option<f64>,
+    peak_rss_kib: Option<u64>,
+}
+
+/// The server's counters at the start of the measured phase.
+struct ServerStart {
+    cpu_ms: Option<f64>,
+    hwm_kib: Option<u64>,
+}
+
+impl ServerStart {
+    fn read(server: Option<&ServerSet>) -> Self {
+        Self {
+            cpu_ms: server.and_then(ServerSet::cpu_ms),
+            hwm_kib: server.and_then(ServerSet::peak_rss_kib),
+        }
+    }
+
+    /// The figures from here to now; `sampled` is the RSS peak seen while publishing.
+    fn until_now(self, server: Option<&ServerSet>, sampled: Option<u64>) -> ServerFigures {
+        let end = Self::read(server);
+        // VmHWM only grows: if it grew during the run it is this run's peak; if not, the
+        // peak was below the old mark and the sampled maximum is the best estimate.
+        let peak_rss_kib = match (self.hwm_kib, end.hwm_kib) {
+            (Some(before), Some(after)) if after > before => Some(after),
+            _ => sampled,
+        };
+        ServerFigures {
+            cpu_ms: self.cpu_ms.zip(end.cpu_ms).map(|(b, a)| a - b),
+            peak_rss_kib,
+        }
+    }
+}
+
 /// Runs the scenario and prints its report; Ok(false) when it failed.
 pub fn run(args: FanoutArgs) -> Result<bool, String> {
     let common = &args.common;
     let deadline = Instant::now() + common.timeout;
     let server = common.server_probe()?;
     let requested = args.subscribers as usize;
-    let shares = common.agent_shares(
-        requested,
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-    );
+    let (targets, shares) = subscriber_shares(&args)?;
 
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
     let waker =
         Arc::new(Waker::new(poll.registry(), AGENT_TOKEN).map_err(|e| format!("waker: {e}"))?);
-    let mut publisher =
-        Publisher::connect(&mut poll, &common.url, args.size, common.connect_timeout)?;
+    let payload = Payload::new(args.size, args.json)?;
+    let mut publisher = Publisher::connect(
+        &mut poll,
+        &common.url,
+        payload,
+        common.deflate,
+        common.connect_timeout,
+    )?;
 
     let plan = AgentPlan {
-        target: common.url.clone(),
+        targets,
         role: AgentRole::Subscribe,
         connect_timeout: common.connect_timeout,
         concurrency: common.concurrency,
         lifetime: deadline.saturating_duration_since(Instant::now()),
+        deflate: common.deflate,
     };
     let waits::Launched {
         mut pool,
         mut book,
         ramped,
     } = waits::launch(&plan, &shares, Some(waker), !common.json_only, deadline)?;
-    let ramp = book.ramp();
+    let mut problems = Vec::new();
+    if !ramped {
+        problems.push("timed out while opening connections".to_string());
+    } else if let Err(error) = wait_subscribed(
+        &args.wait_subscribed,
+        deadline.min(Instant::now() + SUBSCRIBE_WAIT),
+    ) {
+        problems.push(error);
+    }
 
-    let server_cpu_before = server.and_then(|s| s.cpu_ms());
-    let server_hwm_before = server.and_then(|s| s.peak_rss_kib());
+    let start = ServerStart::read(server.as_ref());
     let own_cpu_before = procstats::own_cpu_ms();
     pool.broadcast(AgentCommand::Start);
-    let published = if ramped {
+    let published = if problems.is_empty() {
         publish(
             &args,
             &mut poll,
             &mut publisher,
             &pool,
             &mut book,
-            server,
+            server.as_ref(),
             deadline,
         )?
     } else {
-        Published {
-            sent: 0,
-            start_ns: monotonic_ns(),
-            end_ns: monotonic_ns(),
-            peak_rss_sampled: None,
-        }
+        Published::nothing()
     };
     pool.broadcast(AgentCommand::End {
         sent: published.sent,
     });
     let finished = waits::finish(&pool, &mut book, deadline + GRACE);
-    let server_cpu_after = server.and_then(|s| s.cpu_ms());
-    let server_hwm_after = server.and_then(|s| s.peak_rss_kib());
+    let figures = start.until_now(server.as_ref(), published.peak_rss_sampled);
     let own_cpu = procstats::own_cpu_ms() - own_cpu_before;
     publisher.close(&mut poll, Duration::from_secs(1));
     pool.shut_down(Instant::now() + GRACE);
     let combined = book.combined();
 
+    let ramp = book.ramp();
     let sums = &combined.sums;
-    let expected = requested as u64 * published.sent;
-    let lost = expected.saturating_sub(sums.delivered);
-    let end_ns = if sums.last_delivery_ns > 0 {
-        sums.last_delivery_ns
-    } else {
-        published.end_ns
-    };
-    let elapsed_ms = end_ns.saturating_sub(published.start_ns) as f64 / 1e6;
-    let server_cpu_ms = server_cpu_before
-        .zip(server_cpu_after)
-        .map(|(before, after)| after - before);
-    // VmHWM only grows: if it grew during the run it is this run's peak; if not, the
-    // peak was below the old mark and the sampled maximum is the best estimate.
-    let server_peak_rss_kib = match (server_hwm_before, server_hwm_after) {
-        (Some(before), Some(after)) if after > before => Some(after),
-        _ => published.peak_rss_sampled,
-    };
-    let latency_us = |q: f64| {
-        combined
-            .latency
-            .percentile(q)
-            .map(|ns| round3(ns as f64 / 1000.0))
-    };
-
-    let mut details = RunDetails {
+    let details = RunDetails {
         url: common.url.url.clone(),
         processes: shares.len(),
         requested: requested as u64,
@@ -130,66 +166,111 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
         dropped: sums.dropped,
         duplicates: sums.duplicates,
         unexpected: sums.unexpected,
-        problems: Vec::new(),
+        problems,
     };
-    let problems = &mut details.problems;
-    if !ramped {
-        problems.push("timed out while opening connections".into());
-    }
-    if ramp.opened < requested as u64 {
-        problems.push(format!(
-            "{} of {requested} subscribers did not open",
-            requested as u64 - ramp.opened
-        ));
-    }
-    if let Some(failure) = publisher.failure() {
-        problems.push(format!("publisher lost: {failure}"));
-    }
-    if published.sent == 0 {
-        problems.push("nothing was published".into());
-    }
-    if lost > 0 {
-        problems.push(format!("{lost} messages lost"));
-    }
-    if sums.dropped > 0 {
-        problems.push(format!("{} subscribers were disconnected", sums.dropped));
-    }
-    if sums.duplicates > 0 || sums.unexpected > 0 {
-        problems.push(format!(
-            "{} duplicate and {} foreign messages",
-            sums.duplicates, sums.unexpected
-        ));
-    }
-    if !finished || combined.missing_agents > 0 || sums.timed_out {
-        problems.push("client processes did not finish in time".into());
-    }
+    let mut fanout = fanout_report(&args, &published, &combined, &figures, own_cpu, details);
+    let agents_finished = finished && combined.missing_agents == 0 && !sums.timed_out;
+    judge(&mut fanout, publisher.failure(), agents_finished);
+    report::print(&fanout, &fanout.table(), &fanout.details, common.json_only);
+    Ok(fanout.details.passed())
+}
 
-    let fanout = FanoutReport {
+/// Where the subscribers connect, and how many each agent process opens.
+fn subscriber_shares(args: &FanoutArgs) -> Result<(Vec<Target>, Vec<usize>), String> {
+    let requested = args.subscribers as usize;
+    let targets = args.subscriber_targets();
+    if requested < targets.len() {
+        return Err(format!(
+            "{requested} subscribers cannot be spread over {} --subscriber-url",
+            targets.len()
+        ));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let processes = plan_processes(args.common.procs, cores, requested);
+    let shares = spread_over_targets(requested, processes, targets.len());
+    Ok((targets, shares))
+}
+
+/// The report's figures, before it is judged.
+fn fanout_report(
+    args: &FanoutArgs,
+    published: &Published,
+    combined: &CombinedTotals,
+    server: &ServerFigures,
+    own_cpu_ms: f64,
+    details: RunDetails,
+) -> FanoutReport {
+    let sums = &combined.sums;
+    let expected = u64::from(args.subscribers) * published.sent;
+    let end_ns = if sums.last_delivery_ns > 0 {
+        sums.last_delivery_ns
+    } else {
+        published.end_ns
+    };
+    let elapsed_ms = end_ns.saturating_sub(published.start_ns) as f64 / 1e6;
+    let us = |ns: u64| round3(ns as f64 / 1000.0);
+    FanoutReport {
         scenario: "fanout",
-        subscribers: requested as u64,
+        subscribers: u64::from(args.subscribers),
         size: args.size as u64,
         sent: published.sent,
         delivered: sums.delivered,
-        lost,
+        lost: expected.saturating_sub(sums.delivered),
         elapsed_ms: round3(elapsed_ms),
         delivered_per_sec: if elapsed_ms > 0.0 {
             round3(sums.delivered as f64 * 1000.0 / elapsed_ms)
         } else {
             0.0
         },
-        p50_us: latency_us(0.50),
-        p99_us: latency_us(0.99),
-        max_us: combined.latency.max().map(|ns| round3(ns as f64 / 1000.0)),
-        server_cpu_ms: server_cpu_ms.map(round3),
-        server_cpu_per_delivered_us: server_cpu_ms
+        p50_us: combined.latency.percentile(0.50).map(us),
+        p99_us: combined.latency.percentile(0.99).map(us),
+        max_us: combined.latency.max().map(us),
+        server_cpu_ms: server.cpu_ms.map(round3),
+        server_cpu_per_delivered_us: server
+            .cpu_ms
             .filter(|_| sums.delivered > 0)
             .map(|ms| round3(ms * 1000.0 / sums.delivered as f64)),
-        server_peak_rss_kib,
-        client_cpu_ms: round3(sums.cpu_ms + own_cpu),
+        server_peak_rss_kib: server.peak_rss_kib,
+        client_cpu_ms: round3(sums.cpu_ms + own_cpu_ms),
+        deflated: sums.deflated,
+        wire_bytes_per_delivered: (sums.delivered > 0)
+            .then(|| round3(sums.bytes_received as f64 / sums.delivered as f64)),
         details,
-    };
-    report::print(&fanout, &fanout.table(), &fanout.details, common.json_only);
-    Ok(fanout.details.passed())
+    }
+}
+
+/// Adds what went wrong to the report's problems.
+fn judge(fanout: &mut FanoutReport, publisher_failure: Option<&str>, agents_finished: bool) {
+    let details = &mut fanout.details;
+    let problems = &mut details.problems;
+    if details.opened < details.requested {
+        problems.push(format!(
+            "{} of {} subscribers did not open",
+            details.requested - details.opened,
+            details.requested
+        ));
+    }
+    if let Some(failure) = publisher_failure {
+        problems.push(format!("publisher lost: {failure}"));
+    }
+    if fanout.sent == 0 {
+        problems.push("nothing was published".into());
+    }
+    if fanout.lost > 0 {
+        problems.push(format!("{} messages lost", fanout.lost));
+    }
+    if details.dropped > 0 {
+        problems.push(format!("{} subscribers were disconnected", details.dropped));
+    }
+    if details.duplicates > 0 || details.unexpected > 0 {
+        problems.push(format!(
+            "{} duplicate and {} foreign messages",
+            details.duplicates, details.unexpected
+        ));
+    }
+    if !agents_finished {
+        problems.push("client processes did not finish in time".into());
+    }
 }
 
 /// Publishes until --messages are out or --duration (or the deadline) is up, never
@@ -200,7 +281,7 @@ fn publish(
     publisher: &mut Publisher,
     pool: &AgentPool,
     book: &mut AgentBook,
-    server: Option<ServerProbe>,
+    server: Option<&ServerSet>,
     deadline: Instant,
 ) -> Result<Published, String> {
     let limit = args.messages.unwrap_or(u64::MAX);
@@ -208,7 +289,7 @@ fn publish(
     let start_ns = monotonic_ns();
     let stop_at = deadline.min(start + args.duration);
     let mut events = Events::with_capacity(64);
-    let mut peak_rss = server.and_then(|s| s.rss_kib());
+    let mut peak_rss = server.and_then(ServerSet::rss_kib);
     let mut next_rss_sample = start + RSS_SAMPLE_INTERVAL;
     loop {
         while let Some(event) = pool.try_event() {
@@ -252,4 +333,37 @@ fn publish(
         end_ns,
         peak_rss_sampled: peak_rss,
     })
+}
+
+/// Agent shares for `sockets` spread evenly over `targets` endpoints: at least
+/// `processes` shares (fewer if a target would get an empty one), a multiple of
+/// `targets`; share `i` is for target `i % targets`. A share is empty only when
+/// there are fewer sockets than targets.
+fn spread_over_targets(sockets: usize, processes: usize, targets: usize) -> Vec<usize> {
+    let per_target = split_evenly(sockets, targets);
+    let smallest = per_target.iter().copied().min().unwrap_or(0);
+    let rounds = processes.div_ceil(targets).min(smallest).max(1);
+    let splits: Vec<Vec<usize>> = per_target
+        .iter()
+        .map(|&share| split_evenly(share, rounds))
+        .collect();
+    (0..rounds * targets)
+        .map(|i| splits[i % targets][i / targets])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spreading_over_targets() {
+        assert_eq!(spread_over_targets(1000, 2, 4), vec![250; 4]);
+        assert_eq!(spread_over_targets(1000, 4, 4), vec![250; 4]);
+        // Six processes round up to two per target; target 0 gets shares 0 and 4.
+        assert_eq!(spread_over_targets(10, 6, 4), vec![2, 2, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(spread_over_targets(7, 1, 1), vec![7]);
+        assert_eq!(spread_over_targets(5, 5, 4), vec![2, 1, 1, 1]);
+        assert_eq!(spread_over_targets(3, 1, 4), vec![1, 1, 1, 0]);
+    }
 }

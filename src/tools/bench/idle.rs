@@ -18,17 +18,18 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
     let requested = args.connections as usize;
     let shares = common.agent_shares(requested, 1);
 
-    let rss_before = server.and_then(|s| s.rss_kib());
-    let server_cpu_before = server.and_then(|s| s.cpu_ms());
+    let rss_before = server.as_ref().and_then(|s| s.rss_kib());
+    let server_cpu_before = server.as_ref().and_then(|s| s.cpu_ms());
     let own_cpu_before = procstats::own_cpu_ms();
     let children_cpu_before = procstats::children_cpu_ms();
 
     let plan = AgentPlan {
-        target: common.url.clone(),
+        targets: vec![common.url.clone()],
         role: AgentRole::Idle,
         connect_timeout: common.connect_timeout,
         concurrency: common.concurrency,
         lifetime: common.timeout,
+        deflate: common.deflate,
     };
     let waits::Launched {
         mut pool,
@@ -36,12 +37,12 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
         ramped,
     } = waits::launch(&plan, &shares, None, !common.json_only, deadline)?;
     let ramp = book.ramp();
-    let server_cpu_after = server.and_then(|s| s.cpu_ms());
+    let server_cpu_after = server.as_ref().and_then(|s| s.cpu_ms());
 
     if ramp.opened > 0 {
         waits::absorb_until(&pool, &mut book, deadline.min(Instant::now() + args.hold));
     }
-    let rss_after = server.and_then(|s| s.rss_kib());
+    let rss_after = server.as_ref().and_then(|s| s.rss_kib());
     pool.broadcast(super::protocol::AgentCommand::Close);
     let finished = waits::finish(&pool, &mut book, deadline + GRACE);
     pool.shut_down(Instant::now() + GRACE);
@@ -57,28 +58,8 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
         dropped: combined.sums.dropped,
         ..RunDetails::default()
     };
-    if !ramped {
-        details
-            .problems
-            .push("timed out while opening connections".into());
-    }
-    if ramp.opened < requested as u64 {
-        details.problems.push(format!(
-            "{} of {requested} connections did not open",
-            requested as u64 - ramp.opened
-        ));
-    }
-    if combined.sums.dropped > 0 {
-        details.problems.push(format!(
-            "{} open connections were lost",
-            combined.sums.dropped
-        ));
-    }
-    if !finished || combined.missing_agents > 0 || combined.sums.timed_out {
-        details
-            .problems
-            .push("client processes did not finish in time".into());
-    }
+    let in_time = finished && combined.missing_agents == 0 && !combined.sums.timed_out;
+    note_problems(&mut details, ramped, in_time);
     let idle = IdleReport {
         scenario: "idle",
         connections: ramp.opened,
@@ -104,8 +85,30 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
                 - own_cpu_before,
         ),
         elapsed_ms: round3(ramp_ms),
+        deflated: combined.sums.deflated,
         details,
     };
     report::print(&idle, &idle.table(), &idle.details, common.json_only);
     Ok(idle.details.passed())
+}
+
+/// What went wrong in an idle run, in the order a reader looks for it.
+fn note_problems(details: &mut RunDetails, ramped: bool, in_time: bool) {
+    let problems = &mut details.problems;
+    if !ramped {
+        problems.push("timed out while opening connections".into());
+    }
+    if details.opened < details.requested {
+        problems.push(format!(
+            "{} of {} connections did not open",
+            details.requested - details.opened,
+            details.requested
+        ));
+    }
+    if details.dropped > 0 {
+        problems.push(format!("{} open connections were lost", details.dropped));
+    }
+    if !in_time {
+        problems.push("client processes did not finish in time".into());
+    }
 }

@@ -14,14 +14,17 @@ mod conn;
 mod fanout;
 mod idle;
 mod latency;
+mod payload;
 mod pool;
 mod procstats;
 mod progress;
 mod protocol;
 mod publisher;
 mod report;
+mod scale;
 mod soak;
 mod socket;
+mod tls;
 mod waits;
 mod window;
 
@@ -30,10 +33,26 @@ use args::Scenario;
 use std::process::ExitCode;
 
 /// Runs the scenario named on the command line; fails when the scenario failed.
-pub fn run(args: BenchArgs) -> ExitCode {
+pub fn run(mut args: BenchArgs) -> ExitCode {
+    // The trust flags travel with the target, to the agents too. (The scale
+    // and soak scenarios start their own plain relays.)
+    let agent = matches!(args.scenario, Scenario::Agent(_));
+    let target = match &mut args.scenario {
+        Scenario::Idle(idle) => Some((&mut idle.common.url, &idle.common.trust)),
+        Scenario::Fanout(fanout) => Some((&mut fanout.common.url, &fanout.common.trust)),
+        Scenario::Agent(agent) => Some((&mut agent.url, &agent.trust)),
+        Scenario::Scale(_) | Scenario::Soak(_) => None,
+    };
+    if let Some((target, trust)) = target {
+        target.trust = trust.clone();
+        if target.tls_name.is_some() && target.trust.insecure && !agent {
+            eprintln!("wsrelay bench: {}", crate::tools::tls::INSECURE_WARNING);
+        }
+    }
     let outcome = match args.scenario {
         Scenario::Idle(idle_args) => idle::run(idle_args),
         Scenario::Fanout(fanout_args) => fanout::run(fanout_args),
+        Scenario::Scale(scale_args) => scale::run(scale_args),
         Scenario::Soak(soak_args) => soak::run(soak_args),
         Scenario::Agent(agent_args) => return agent::run(agent_args),
     };

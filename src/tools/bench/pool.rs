@@ -22,8 +22,8 @@ pub enum AgentEvent {
 /// How an agent is started.
 #[derive(Debug, Clone)]
 pub struct AgentPlan {
-    /// The server.
-    pub target: Target,
+    /// The server: agent `i` connects to `targets[i % targets.len()]`.
+    pub targets: Vec<Target>,
     /// What the agents do.
     pub role: AgentRole,
     /// Per-connection greeting deadline.
@@ -32,6 +32,8 @@ pub struct AgentPlan {
     pub concurrency: u32,
     /// Each agent exits by itself after this long.
     pub lifetime: Duration,
+    /// Offer permessage-deflate.
+    pub deflate: bool,
 }
 
 /// Running agent processes.
@@ -57,12 +59,13 @@ impl AgentPool {
             events,
         };
         for (index, &connections) in shares.iter().enumerate() {
+            let target = &plan.targets[index % plan.targets.len()];
             let role = match plan.role {
                 AgentRole::Idle => "idle",
                 AgentRole::Subscribe => "subscribe",
             };
             let mut child = Command::new(&exe)
-                .args(["bench", "agent", "--url", &plan.target.url, "--role", role])
+                .args(["bench", "agent", "--url", &target.url, "--role", role])
                 .args(["--connections", &connections.to_string()])
                 .args([
                     "--connect-timeout",
@@ -71,6 +74,8 @@ impl AgentPool {
                 .args(["--concurrency", &plan.concurrency.to_string()])
                 .args(["--timeout", &format!("{}ms", plan.lifetime.as_millis())])
                 .args(["--index", &index.to_string()])
+                .args(plan.deflate.then_some("--deflate"))
+                .args(target.trust.to_args())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())

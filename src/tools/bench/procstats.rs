@@ -43,6 +43,37 @@ impl ServerProbe {
     }
 }
 
+/// The processes named by `--server-pid` (a server of several processes, such as
+/// relays joined by a backplane): their figures summed.
+#[derive(Debug, Clone)]
+pub struct ServerSet(Vec<ServerProbe>);
+
+impl ServerSet {
+    /// Probes for `pids`; None when there are none, an error when one cannot be read.
+    pub fn new(pids: &[u32]) -> io::Result<Option<Self>> {
+        if pids.is_empty() {
+            return Ok(None);
+        }
+        let probes = pids.iter().map(|&pid| ServerProbe::new(pid));
+        Ok(Some(Self(probes.collect::<io::Result<_>>()?)))
+    }
+
+    /// Σ VmRSS, KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        self.0.iter().map(ServerProbe::rss_kib).sum()
+    }
+
+    /// Σ VmHWM, KiB: each process's own peak (at least the peak of the sum).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.0.iter().map(ServerProbe::peak_rss_kib).sum()
+    }
+
+    /// Σ user plus system CPU time, ms.
+    pub fn cpu_ms(&self) -> Option<f64> {
+        self.0.iter().map(ServerProbe::cpu_ms).sum()
+    }
+}
+
 /// Value of a "Name:   1234 kB" line of /proc/PID/status.
 pub fn status_field_kib(status: &str, name: &str) -> Option<u64> {
     status.lines().find_map(|line| {
@@ -137,5 +168,17 @@ mod tests {
         assert!(probe.peak_rss_kib().unwrap() >= probe.rss_kib().unwrap());
         assert!(probe.cpu_ms().unwrap() >= 0.0);
         assert!(ServerProbe::new(u32::MAX).is_err());
+    }
+
+    #[test]
+    fn sums_a_set_of_processes() {
+        let own = std::process::id();
+        assert!(ServerSet::new(&[]).unwrap().is_none());
+        assert!(ServerSet::new(&[own, u32::MAX]).is_err());
+        let one = ServerSet::new(&[own]).unwrap().unwrap();
+        let twice = ServerSet::new(&[own, own]).unwrap().unwrap();
+        assert!(one.rss_kib().unwrap() > 0);
+        assert!(twice.peak_rss_kib().unwrap() >= one.rss_kib().unwrap());
+        assert!(twice.cpu_ms().unwrap() >= one.cpu_ms().unwrap());
     }
 }

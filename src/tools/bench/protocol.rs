@@ -62,6 +62,12 @@ pub struct AgentTotals {
     pub cpu_ms: f64,
     /// The agent stopped on its own deadline rather than on command.
     pub timed_out: bool,
+    /// Connections that negotiated permessage-deflate.
+    #[serde(default)]
+    pub deflated: u64,
+    /// Bytes read from the server (after the start command, if any).
+    #[serde(default)]
+    pub bytes_received: u64,
 }
 
 /// What the parent tells an agent.

@@ -4,6 +4,7 @@
 use super::args::Target;
 use super::clock::monotonic_ns;
 use super::conn::{ClientConn, CloseReason, ConnEvent, Phase, READ_CHUNK};
+use super::payload::Payload;
 use mio::{Events, Poll, Token};
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ pub struct Publisher {
     conn: ClientConn,
     host: String,
     path: String,
-    payload: Vec<u8>,
+    payload: Payload,
     scratch: Vec<u8>,
     sent: u64,
     failure: Option<String>,
@@ -23,21 +24,25 @@ pub struct Publisher {
 
 impl Publisher {
     /// Connects and waits for the greeting, at most `timeout`.
+    /// Connects (offering permessage-deflate if `deflate`) and waits for the
+    /// greeting, at most `timeout`.
     pub fn connect(
         poll: &mut Poll,
         target: &Target,
-        size: usize,
+        payload: Payload,
+        deflate: bool,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let mut conn = ClientConn::connect(target.addr, None)
-            .map_err(|e| format!("publisher: connect: {e}"))?;
+        let mut conn = ClientConn::connect_to(target, None)
+            .map_err(|e| format!("publisher: connect: {e}"))?
+            .with_deflate(deflate);
         conn.register(poll.registry(), PUBLISHER_TOKEN)
             .map_err(|e| format!("publisher: {e}"))?;
         let mut publisher = Self {
             conn,
             host: target.host_header(),
             path: target.path.clone(),
-            payload: vec![0; size],
+            payload,
             scratch: vec![0; READ_CHUNK],
             sent: 0,
             failure: None,
@@ -76,13 +81,19 @@ impl Publisher {
         self.conn.pending_output()
     }
 
-    /// Queues the next message: send time (CLOCK_MONOTONIC ns) and sequence number,
-    /// big-endian, then padding.
+    /// Queues the next message: send time (CLOCK_MONOTONIC ns) and sequence
+    /// number, big-endian, then padding (or in JSON text, see `payload`).
     pub fn publish(&mut self) {
-        self.payload[..8].copy_from_slice(&monotonic_ns().to_be_bytes());
-        self.payload[8..16].copy_from_slice(&self.sent.to_be_bytes());
-        self.conn.queue_message(true, &self.payload);
+        let binary = !self.payload.is_text();
+        let message = self.payload.message(monotonic_ns(), self.sent);
+        self.conn.queue_message(binary, message);
         self.sent += 1;
+    }
+
+    /// Counts `count` messages that went out another way (an HTTP publish):
+    /// the next message continues their numbering.
+    pub fn count_sent_elsewhere(&mut self, count: u64) {
+        self.sent += count;
     }
 
     /// Writes what the kernel accepts now.
@@ -117,10 +128,16 @@ impl Publisher {
     }
 }
 
+/// Writes the send time (CLOCK_MONOTONIC ns) and sequence number `seq`,
+/// big-endian, into the first 16 bytes of `payload`; the rest is padding.
+pub fn stamp(payload: &mut [u8], seq: u64) {
+    super::payload::write_stamp(payload, monotonic_ns(), seq);
+}
+
 fn record_failure(failure: &mut Option<String>, event: ConnEvent<'_>) {
     match event {
         ConnEvent::Closed(CloseReason::Local) => {}
         ConnEvent::Closed(reason) => *failure = Some(reason.to_string()),
-        ConnEvent::Opened | ConnEvent::Message { .. } => {}
+        ConnEvent::Opened { .. } | ConnEvent::Message { .. } => {}
     }
 }

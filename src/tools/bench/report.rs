@@ -23,6 +23,8 @@ pub struct IdleReport {
     pub client_cpu_ms: f64,
     /// Ramp-up time: first connect to last greeting, ms.
     pub elapsed_ms: f64,
+    /// Connections that negotiated permessage-deflate (`--deflate`).
+    pub deflated: u64,
     /// Details for the table only.
     #[serde(skip)]
     pub details: RunDetails,
@@ -61,6 +63,11 @@ pub struct FanoutReport {
     pub server_peak_rss_kib: Option<u64>,
     /// The generator's CPU time during the measured phase, all processes, ms.
     pub client_cpu_ms: f64,
+    /// Subscribers that negotiated permessage-deflate (`--deflate`).
+    pub deflated: u64,
+    /// Bytes the subscribers read per delivered message (frame headers, and
+    /// compressed payloads with `--deflate`).
+    pub wire_bytes_per_delivered: Option<f64>,
     /// Details for the table only.
     #[serde(skip)]
     pub details: RunDetails,
@@ -186,6 +193,7 @@ impl IdleReport {
                 or_dash(self.server_cpu_ms.map(|ms| format!("{ms:.0} ms"))),
             ),
             ("client CPU".into(), format!("{:.0} ms", self.client_cpu_ms)),
+            ("permessage-deflate".into(), self.deflated.to_string()),
         ];
         rows.push(("result".into(), verdict(d)));
         rows
@@ -239,6 +247,11 @@ impl FanoutReport {
                 or_dash(self.server_peak_rss_kib.map(|k| format!("{k} KiB"))),
             ),
             ("client CPU".into(), format!("{:.0} ms", self.client_cpu_ms)),
+            ("permessage-deflate".into(), self.deflated.to_string()),
+            (
+                "bytes on the wire per delivered".into(),
+                or_dash(self.wire_bytes_per_delivered.map(|b| format!("{b:.0} B"))),
+            ),
             ("result".into(), verdict(d)),
         ]
     }
@@ -267,6 +280,7 @@ mod tests {
             server_cpu_ms: None,
             client_cpu_ms: 12.0,
             elapsed_ms: 40.5,
+            deflated: 0,
             details: RunDetails {
                 requested: 50,
                 opened: 50,
@@ -297,6 +311,7 @@ mod tests {
             "rss_per_conn_bytes",
             "server_cpu_ms",
             "client_cpu_ms",
+            "deflated",
             "elapsed_ms",
         ];
         expected.sort_unstable();

@@ -13,7 +13,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Source addresses each agent cycles through.
-const SOURCES_PER_AGENT: u32 = 32;
+pub const SOURCES_PER_AGENT: u32 = 32;
 
 /// Source address for connection `connection` of agent `agent`: 127.2.agent.(1..=32).
 pub fn source_address(agent: u8, connection: usize) -> Ipv4Addr {

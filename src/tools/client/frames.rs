@@ -2,11 +2,11 @@
 //! [`crate::protocol::client`]: a writer shared by the threads that send, and
 //! a reader that yields whole frames.
 
+use super::link::{LinkReader, LinkWriter};
 use crate::observe::trace::{self, Direction};
-use crate::protocol::client::{ServerFrame, encode_close, encode_masked};
-use crate::protocol::frame::OP_PONG;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use crate::protocol::client::{ClientDeflate, ServerFrame, encode_close, encode_masked};
+use crate::protocol::frame::{OP_BINARY, OP_PONG, OP_TEXT};
+use std::io::{self, Read};
 use std::sync::Mutex;
 
 /// The largest frame payload the client accepts; a header claiming more ends
@@ -21,17 +21,20 @@ pub struct FrameWriter {
 }
 
 struct WriterState {
-    stream: TcpStream,
+    stream: LinkWriter,
     close_sent: bool,
+    /// permessage-deflate, if negotiated: messages go compressed.
+    deflate: Option<ClientDeflate>,
 }
 
 impl FrameWriter {
-    /// Wraps the write side of the socket.
-    pub fn new(stream: TcpStream, trace: bool) -> FrameWriter {
+    /// Wraps the write side of the connection.
+    pub fn new(stream: LinkWriter, trace: bool, deflate: Option<ClientDeflate>) -> FrameWriter {
         FrameWriter {
             state: Mutex::new(WriterState {
                 stream,
                 close_sent: false,
+                deflate,
             }),
             trace,
         }
@@ -48,9 +51,15 @@ impl FrameWriter {
                 "the connection is closing",
             ));
         }
-        self.write_frame(&mut state, |mask, wire| {
-            encode_masked(opcode, payload, mask, wire)
-        })
+        let mut deflate = state.deflate.take();
+        let written = self.write_frame(&mut state, |mask, wire| match &mut deflate {
+            Some(deflate) if matches!(opcode, OP_TEXT | OP_BINARY) => {
+                deflate.encode(opcode, payload, mask, wire)
+            }
+            _ => encode_masked(opcode, payload, mask, wire),
+        });
+        state.deflate = deflate;
+        written
     }
 
     /// Answers a ping, unless a Close has gone out: nothing may follow a Close.
@@ -85,7 +94,7 @@ impl FrameWriter {
 
     /// Shuts the socket down both ways, which also wakes a blocked reader.
     pub fn shutdown(&self) {
-        let _ = self.lock().stream.shutdown(Shutdown::Both);
+        self.lock().stream.shutdown();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, WriterState> {
@@ -113,7 +122,9 @@ impl FrameWriter {
 
 /// Reads whole frames from the socket.
 pub struct FrameReader {
-    stream: TcpStream,
+    /// permessage-deflate, if negotiated: compressed messages are inflated.
+    pub deflate: Option<ClientDeflate>,
+    stream: LinkReader,
     buffer: Vec<u8>,
     /// Bytes at the front of `buffer` that the last frame returned occupies.
     consumed: usize,
@@ -122,8 +133,9 @@ pub struct FrameReader {
 
 impl FrameReader {
     /// Wraps the read side; `leftover` holds bytes that came with the handshake response.
-    pub fn new(stream: TcpStream, leftover: Vec<u8>, trace: bool) -> FrameReader {
+    pub fn new(stream: LinkReader, leftover: Vec<u8>, trace: bool) -> FrameReader {
         FrameReader {
+            deflate: None,
             stream,
             buffer: leftover,
             consumed: 0,

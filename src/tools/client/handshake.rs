@@ -2,14 +2,14 @@
 //! byte. The request's bytes and the checks on the answer are
 //! [`crate::protocol::client`]'s; this file reads, writes and prints.
 
+use super::link::Link;
 use crate::observe::trace::{self, Direction};
 use crate::protocol::client::{
-    BodyLength, ClientKey, RequestOptions, ResponseError, ResponseHead, WsUrl, decode_chunked,
-    write_request,
+    BodyLength, ClientKey, DeflateParams, RequestOptions, ResponseError, ResponseHead, WsUrl,
+    decode_chunked, write_request,
 };
 use crate::protocol::handshake::accept_key;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 /// The most of a refusal's body that the client reads and prints.
@@ -26,6 +26,8 @@ pub struct UpgradeRequest {
     pub key: String,
     /// Subprotocols offered.
     pub offered_protocols: Vec<String>,
+    /// Whether permessage-deflate was offered.
+    pub deflate: bool,
 }
 
 /// The server accepted the upgrade.
@@ -35,6 +37,8 @@ pub struct Accepted {
     pub leftover: Vec<u8>,
     /// The subprotocol the server selected, if any.
     pub protocol: Option<String>,
+    /// permessage-deflate as the server accepted it.
+    pub deflate: Option<DeflateParams>,
 }
 
 /// Why the upgrade did not happen.
@@ -75,6 +79,7 @@ pub fn build_request(
         bytes,
         key,
         offered_protocols: options.subprotocols.clone(),
+        deflate: options.deflate,
     })
 }
 
@@ -83,7 +88,7 @@ pub fn build_request(
 /// right `Sec-WebSocket-Accept`, and no subprotocol or extension that was not offered.
 /// With `trace`, the raw request, the raw response and the accept derivation go to stderr.
 pub fn perform(
-    stream: &mut TcpStream,
+    stream: &mut Link,
     request: &UpgradeRequest,
     trace: bool,
 ) -> Result<Accepted, HandshakeError> {
@@ -110,7 +115,9 @@ pub fn perform(
             })
             .collect();
         let mut rest = buffer.split_off(head_len);
-        stream.set_read_timeout(Some(REFUSAL_BODY_TIMEOUT))?;
+        stream
+            .socket()
+            .set_read_timeout(Some(REFUSAL_BODY_TIMEOUT))?;
         let (raw_body, body) = read_refusal_body(stream, &mut rest, length)?;
         if trace {
             buffer.extend_from_slice(&raw_body);
@@ -132,12 +139,19 @@ pub fn perform(
         let received = head.header_text("Sec-WebSocket-Accept");
         trace_accept(&buffer[..head_len], &request.key, received);
     }
-    let protocol = head
-        .check_upgrade(&request.key, &request.offered_protocols)
+    let upgraded = head
+        .check_upgrade_offering(&request.key, &request.offered_protocols, request.deflate)
         .map_err(|error| HandshakeError::Invalid(error.to_string()))?;
+    if trace && request.deflate {
+        match &upgraded.deflate {
+            Some(params) => eprintln!("     permessage-deflate negotiated: {params}"),
+            None => eprintln!("     permessage-deflate declined: the server answered without it"),
+        }
+    }
     Ok(Accepted {
         leftover: buffer.split_off(head_len),
-        protocol,
+        protocol: upgraded.protocol,
+        deflate: upgraded.deflate,
     })
 }
 
@@ -157,7 +171,7 @@ fn trace_accept(head: &[u8], key: &str, received: Option<String>) {
 
 /// Reads until the response head is complete. Returns everything read: the
 /// head and whatever bytes followed it. Invalid HTTP is traced as it came.
-fn read_head(stream: &mut TcpStream, trace: bool) -> Result<Vec<u8>, HandshakeError> {
+fn read_head(stream: &mut impl Read, trace: bool) -> Result<Vec<u8>, HandshakeError> {
     let mut buffer = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
@@ -192,7 +206,7 @@ fn read_head(stream: &mut TcpStream, trace: bool) -> Result<Vec<u8>, HandshakeEr
 /// Reads a refusal's body (at most 64 KiB of it). Returns the bytes as they
 /// came (for the trace) and the body with chunked encoding undone (for the reader).
 fn read_refusal_body(
-    stream: &mut TcpStream,
+    stream: &mut impl Read,
     already: &mut Vec<u8>,
     length: BodyLength,
 ) -> io::Result<(Vec<u8>, Vec<u8>)> {

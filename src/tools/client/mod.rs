@@ -7,13 +7,15 @@
 
 mod frames;
 mod handshake;
+mod link;
 mod output;
 mod receive;
 
-use crate::protocol::client::{RequestOptions, Scheme, UrlError, WsUrl};
+use crate::protocol::client::{ClientDeflate, RequestOptions, Scheme, UrlError, WsUrl};
 use crate::protocol::frame::{OP_BINARY, OP_TEXT, close_code};
 use frames::{FrameReader, FrameWriter};
 use handshake::HandshakeError;
+use link::Link;
 use receive::{ReaderEvent, ReceiveOptions};
 use std::io::{self, BufRead, IsTerminal};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -40,8 +42,11 @@ Received text is printed one message per line on stdout; the trace and errors go
 Exit status: 0 after a clean close, 1 on a refused handshake, a protocol or connection \
 error, a --count not reached, or a Close from the server with a code other than 1000 or 1001.")]
 pub struct ClientArgs {
-    /// WebSocket URL, e.g. ws://127.0.0.1:8080/ (wss:// is not supported).
+    /// WebSocket URL, e.g. ws://127.0.0.1:8080/ or wss://example.org/.
     pub url: String,
+    /// Whom to trust for wss://.
+    #[command(flatten)]
+    pub trust: crate::tools::tls::TrustArgs,
     /// Print each received message as a JSON object on its own line.
     #[arg(long)]
     pub json: bool,
@@ -73,10 +78,14 @@ pub struct ClientArgs {
     /// Close and exit after this long, e.g. 5s or 500ms (with --count: fail if N did not arrive by then).
     #[arg(long, value_name = "DURATION", value_parser = crate::config::units::parse_duration)]
     pub wait: Option<Duration>,
-    /// Print the raw upgrade request and response, the accept-key derivation and
-    /// one line per frame to stderr.
+    /// Print the TLS version and cipher suite (wss://), the raw upgrade request
+    /// and response, the accept-key derivation and one line per frame to stderr.
     #[arg(long)]
     pub trace: bool,
+    /// Offer permessage-deflate: compress what is sent and inflate what arrives
+    /// if the server accepts (the trace shows the answer and RSV1 on each frame).
+    #[arg(long)]
+    pub deflate: bool,
 }
 
 /// Runs the client; the exit code tells how the connection ended.
@@ -107,9 +116,10 @@ fn connect_and_talk(args: &ClientArgs) -> Result<(), String> {
         token: args.token.clone(),
         subprotocols: args.subprotocols.clone(),
         extra_headers: args.headers.clone(),
+        deflate: args.deflate,
     };
     let request = handshake::build_request(&url, args.key.clone(), &options)?;
-    let mut stream = connect(&url)?;
+    let mut stream = connect(&url, args)?;
     let accepted = match handshake::perform(&mut stream, &request, args.trace) {
         Ok(accepted) => accepted,
         Err(HandshakeError::Refused {
@@ -131,6 +141,7 @@ fn connect_and_talk(args: &ClientArgs) -> Result<(), String> {
         Err(HandshakeError::Io(error)) => return Err(format!("handshake failed: {error}")),
     };
     stream
+        .socket()
         .set_read_timeout(None)
         .map_err(|e| format!("socket setup failed: {e}"))?;
 
@@ -147,13 +158,16 @@ fn connect_and_talk(args: &ClientArgs) -> Result<(), String> {
         );
     }
 
-    let reader_stream = stream
-        .try_clone()
+    let (reader_stream, writer_stream) = stream
+        .split()
         .map_err(|e| format!("socket setup failed: {e}"))?;
-    let writer = Arc::new(FrameWriter::new(stream, args.trace));
+    let deflate = accepted.deflate.map(ClientDeflate::new);
+    let writer = Arc::new(FrameWriter::new(writer_stream, args.trace, deflate));
     let (events_tx, events) = mpsc::channel();
+    let mut reader = FrameReader::new(reader_stream, accepted.leftover, args.trace);
+    reader.deflate = accepted.deflate.map(ClientDeflate::new);
     spawn_reader(
-        FrameReader::new(reader_stream, accepted.leftover, args.trace),
+        reader,
         Arc::clone(&writer),
         events_tx.clone(),
         ReceiveOptions {
@@ -179,17 +193,12 @@ fn connect_and_talk(args: &ClientArgs) -> Result<(), String> {
     outcome
 }
 
-/// Parses the URL; `wss://` needs TLS, which the client does not speak.
+/// Parses the URL (`ws://` or `wss://`).
 fn parse_url(text: &str) -> Result<WsUrl, String> {
     match WsUrl::parse(text) {
-        Ok(url) if url.scheme == Scheme::Ws => Ok(url),
-        Ok(_) => Err(
-            "wss:// needs TLS, which wsrelay client does not support; use ws:// \
-                      (for a TLS endpoint, put a local TLS tunnel in front)"
-                .to_string(),
-        ),
+        Ok(url) => Ok(url),
         Err(UrlError::Scheme(scheme)) => Err(format!(
-            "unsupported scheme {scheme:?}: wsrelay client speaks ws:// only"
+            "unsupported scheme {scheme:?}: wsrelay client speaks ws:// and wss://"
         )),
         Err(UrlError::UserInfo) => {
             Err("user:password@ in the URL is not supported: use --header or --token".to_string())
@@ -198,8 +207,29 @@ fn parse_url(text: &str) -> Result<WsUrl, String> {
     }
 }
 
-/// Connects with a bounded wait, trying each address the host resolves to.
-fn connect(url: &WsUrl) -> Result<TcpStream, String> {
+/// Connects with a bounded wait, trying each address the host resolves to;
+/// for `wss://` also completes the TLS handshake (traced with `--trace`).
+fn connect(url: &WsUrl, args: &ClientArgs) -> Result<Link, String> {
+    let socket = connect_tcp(url)?;
+    if url.scheme == Scheme::Ws {
+        return Ok(Link::Plain(socket));
+    }
+    if args.trust.insecure {
+        eprintln!("wsrelay client: {}", crate::tools::tls::INSECURE_WARNING);
+    }
+    let config = args.trust.client_config()?;
+    let conn = crate::tools::tls::connect(&config, &url.host)?;
+    let link = Link::tls(conn, socket).map_err(|e| format!("TLS handshake failed: {e}"))?;
+    if args.trace
+        && let Link::Tls(conn, _) = &link
+    {
+        eprintln!("TLS  {}", crate::tools::tls::describe(conn));
+    }
+    Ok(link)
+}
+
+/// Connects TCP with a bounded wait, trying each address the host resolves to.
+fn connect_tcp(url: &WsUrl) -> Result<TcpStream, String> {
     let addresses = (url.host.as_str(), url.port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {}: {e}", url.host))?;

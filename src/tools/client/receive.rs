@@ -3,7 +3,8 @@
 
 use super::frames::{FrameReader, FrameWriter, MAX_FRAME_PAYLOAD};
 use super::output::{Received, format_message};
-use crate::protocol::client::{Assembler, parse_close};
+use crate::protocol::client::{Assembler, ClientDeflate, parse_close};
+use crate::protocol::frame::deflate::InflateError;
 use crate::protocol::frame::{MessageKind, OP_CLOSE, OP_PING, OP_PONG, close_code};
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -95,6 +96,7 @@ fn receive_loop(
     options: &ReceiveOptions,
 ) -> Stop {
     let mut assembler = Assembler::default();
+    let mut deflate = reader.deflate.take();
     let mut printed = 0u64;
     let mut close_received = false;
     loop {
@@ -107,7 +109,7 @@ fn receive_loop(
             // Nothing may follow a Close; wait for the server to end TCP.
             continue;
         }
-        if let Err(error) = header.check() {
+        if let Err(error) = header.check_with(deflate.is_some()) {
             return Stop::Violation(ProtocolViolation::new(close_code::PROTOCOL_ERROR, error));
         }
         let message = match header.opcode {
@@ -126,10 +128,19 @@ fn receive_loop(
                 continue;
             }
             _ => match assembler.push(&header, payload, MAX_FRAME_PAYLOAD) {
-                Ok(Some((kind, data))) => match received(kind, data.into_owned()) {
-                    Ok(message) => message,
-                    Err(violation) => return Stop::Violation(violation),
-                },
+                Ok(Some((kind, data))) => {
+                    let data = match (&mut deflate, assembler.compressed()) {
+                        (Some(deflate), true) => match inflate(deflate, &data) {
+                            Ok(data) => data,
+                            Err(violation) => return Stop::Violation(violation),
+                        },
+                        _ => data.into_owned(),
+                    };
+                    match received(kind, data) {
+                        Ok(message) => message,
+                        Err(violation) => return Stop::Violation(violation),
+                    }
+                }
                 Ok(None) => continue,
                 Err(error) => {
                     return Stop::Violation(ProtocolViolation::new(error.close_code(), error));
@@ -174,6 +185,21 @@ fn answer_close(
 fn print_line(message: &Received, json: bool) {
     if let Some(line) = format_message(message, json) {
         let _ = writeln!(io::stdout().lock(), "{line}");
+    }
+}
+
+/// A compressed message inflated, within the client's limit.
+fn inflate(deflate: &mut ClientDeflate, data: &[u8]) -> Result<Vec<u8>, ProtocolViolation> {
+    match deflate.inflate(data, MAX_FRAME_PAYLOAD) {
+        Ok(inflated) => Ok(inflated.to_vec()),
+        Err(InflateError::TooBig) => Err(ProtocolViolation::new(
+            close_code::TOO_BIG,
+            "compressed message inflates past the client's limit",
+        )),
+        Err(InflateError::Corrupt) => Err(ProtocolViolation::new(
+            close_code::INVALID_PAYLOAD,
+            "compressed message is not valid DEFLATE data",
+        )),
     }
 }
 

@@ -240,7 +240,7 @@ impl Clients {
             let (ledger, path) = (&mut self.ledger, &self.paths[client]);
             let (mut opened, mut ended) = (false, None);
             let mut sink = |event: ConnEvent<'_>| match event {
-                ConnEvent::Opened => opened = true,
+                ConnEvent::Opened { .. } => opened = true,
                 ConnEvent::Message { payload, .. } => ledger.receive(client, payload),
                 ConnEvent::Closed(reason) => ended = Some(reason),
             };
