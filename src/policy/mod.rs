@@ -6,7 +6,7 @@
 pub(crate) mod address;
 pub(crate) mod admission;
 pub(crate) mod capacity;
-pub(crate) mod credentials;
+pub mod credentials; // pub: the fuzz targets call it
 pub(crate) mod guards;
 pub(crate) mod heartbeat;
 pub(crate) mod inflight;
