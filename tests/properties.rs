@@ -93,7 +93,7 @@ fn session_answer(config: &Config, input: &[&[u8]]) -> (Vec<u8>, usize) {
         config,
         greeting: None,
         router: wsrelay::endpoints::routes::route,
-        peer: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        peer: &|| Some(std::net::Ipv4Addr::LOCALHOST.into()),
         gate: &mut AdmitAll,
         codec: &mut Default::default(),
     };

@@ -23,7 +23,7 @@ fuzz_target!(|input: &[u8]| {
         config: config(),
         greeting: None,
         router: routes::route,
-        peer: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        peer: &|| Some(std::net::Ipv4Addr::LOCALHOST.into()),
         gate: &mut AdmitAll,
         codec: &mut Default::default(),
     };

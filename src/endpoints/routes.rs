@@ -6,8 +6,7 @@ use crate::config::Config;
 use crate::endpoints::publish::{self, PublishHead};
 use crate::endpoints::status::{self, Page};
 use crate::protocol::http::{Request, Response};
-use crate::protocol::session::Route;
-use std::net::IpAddr;
+use crate::protocol::session::{PeerLookup, Route};
 
 /// The body of `GET /`, as in the seed's express server.
 pub const HELLO: &str = "Hello, World!";
@@ -25,12 +24,12 @@ pub enum Handoff {
 /// handshake, authorized publishes to a body read (an unauthorized one is
 /// answered 401 before any of its body is read), status pages (unless
 /// `--admin-listen` serves them) to the worker, anything else to a plain answer.
-pub fn route(request: &Request, config: &Config, peer: Option<IpAddr>) -> Route<Handoff> {
+pub fn route(request: &Request, config: &Config, peer: PeerLookup) -> Route<Handoff> {
     if request.wants_websocket() {
         return Route::Upgrade;
     }
     if publish::is_publish(request) {
-        let checked = publish::authorize(request, peer, config)
+        let checked = publish::authorize(request, peer(), config)
             .and_then(|()| publish::check_head(request, config));
         return match checked {
             Ok(head) => Route::ReadBody {

@@ -1,5 +1,5 @@
-//! `--max-connections`: the count of open sockets shared by the acceptor
-//! (which admits) and the workers (which release, both through an
+//! `--max-connections`: the count of open sockets shared by the workers,
+//! which admit the sockets they accept and release them (both through an
 //! [`Admission`](crate::policy::admission::Admission)), and the pause taken
 //! when the operating system itself runs out of descriptors.
 
@@ -33,13 +33,14 @@ impl Capacity {
     }
 
     /// Counts a new socket; false (nothing counted) when at the ceiling.
-    /// Only the acceptor admits, so a plain check-then-add cannot overshoot.
+    /// Every worker admits the sockets it accepts, so the count moves only
+    /// by compare-and-swap and cannot overshoot.
     pub(crate) fn try_admit(&self) -> bool {
-        if self.open.load(Ordering::Relaxed) >= self.max {
-            return false;
-        }
-        self.open.fetch_add(1, Ordering::Relaxed);
-        true
+        self.open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| {
+                (open < self.max).then_some(open + 1)
+            })
+            .is_ok()
     }
 
     /// Forgets a socket that `try_admit` counted (its admission's release).

@@ -1,5 +1,10 @@
-//! The acceptor thread: owns the listener, admits sockets against the
-//! connection limits and hands them to workers in turn.
+//! Accepting, as each worker does it on its own listener: admits sockets
+//! against the connection limits and hands them to the worker that
+//! accepted them, so that a new connection crosses no thread.
+//!
+//! Without `--reuse-port` the workers share one listening socket (each
+//! polls a duplicate of it and whoever is free takes what waits); with
+//! it, each worker binds its own and the kernel spreads connections.
 //!
 //! A socket past a limit is still accepted and answered `503` right here, so
 //! the accept queue keeps moving and the client learns why. When the
@@ -12,26 +17,36 @@ use crate::policy::admission::{Admission, Refusal};
 use crate::policy::capacity::AcceptPause;
 use crate::policy::guards::Guards;
 use crate::protocol::http::Response;
-use crate::reactor::commands::{Adopted, Command, WorkerHandle};
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Poll, Token};
+use mio::{Interest, Registry, Token};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Token of the listener in the acceptor's poll.
-pub const LISTENER: Token = Token(0);
-/// Token of the acceptor's waker.
-pub const ACCEPTOR_WAKER: Token = Token(1);
-/// How often refused sockets and a pause are looked at.
-const SWEEP: Duration = Duration::from_millis(100);
+/// Token of the listener in a worker's poll (slab keys stay far below it).
+pub const LISTENER: Token = Token(usize::MAX - 1);
+/// Sockets one turn accepts at most before the worker serves its others;
+/// what is left waits for the next turn (or the other workers).
+const ACCEPT_BUDGET: usize = 64;
 /// How long a refused socket may take to read its 503 and hang up.
 const REFUSED_LINGER: Duration = Duration::from_secs(1);
-/// Refused sockets held at once; past it the oldest is dropped.
+/// Refused sockets one worker holds at once; past it the oldest is dropped.
 const MAX_REFUSED: usize = 1024;
+
+/// A socket admitted against the limits, for the worker to adopt.
+#[derive(Debug)]
+pub struct Adopted {
+    /// The accepted socket.
+    pub stream: TcpStream,
+    /// Its peer address.
+    pub peer: SocketAddr,
+    /// Its counts against the connection limits; whoever ends the
+    /// connection releases them.
+    pub admission: Admission,
+}
 
 /// A refused socket: its 503 is written and its write side shut; it is
 /// kept until the client hangs up so that unread request bytes do not turn
@@ -41,117 +56,100 @@ struct Refused {
     until: Instant,
 }
 
-/// The acceptor's state.
+/// What every worker's acceptor reads and counts.
+pub struct AcceptShared<'a> {
+    /// Configuration (trusted proxies).
+    pub config: &'a Config,
+    /// The connection limits.
+    pub guards: &'a Guards,
+    /// The refusal and pause counters.
+    pub stats: &'a Stats,
+}
+
+/// One worker's listener and what accepting on it leaves behind.
 pub struct Acceptor {
-    poll: Poll,
     listener: TcpListener,
-    workers: Vec<WorkerHandle>,
-    next: usize,
-    stopping: Arc<AtomicBool>,
-    guards: Arc<Guards>,
-    config: Arc<Config>,
-    stats: Arc<Stats>,
+    /// Readiness was reported and the queue not yet found empty.
+    ready: bool,
     refused: VecDeque<Refused>,
     pause: Option<AcceptPause>,
-    /// Whether the last socket was refused for the limit (logged once per episode).
-    at_limit: bool,
-    unavailable: Vec<u8>,
+    /// Whether the relay is at `--max-connections` (shared, so that the
+    /// episode is logged once, not once per worker).
+    at_limit: Arc<AtomicBool>,
+    unavailable: Arc<[u8]>,
 }
 
 impl Acceptor {
-    /// An acceptor for `listener`, already registered with `poll` as [`LISTENER`].
-    pub fn new(
-        poll: Poll,
-        listener: TcpListener,
-        workers: Vec<WorkerHandle>,
-        stopping: Arc<AtomicBool>,
-        guards: Arc<Guards>,
-        config: Arc<Config>,
-        stats: Arc<Stats>,
-    ) -> Acceptor {
-        let unavailable = Response::error(503, "the relay is at its connection limit")
-            .with_header("Retry-After", "1")
-            .to_bytes(false);
+    /// An acceptor for `listener`; `at_limit` is shared by all workers'.
+    pub fn new(listener: TcpListener, at_limit: Arc<AtomicBool>) -> Acceptor {
         Acceptor {
-            poll,
             listener,
-            workers,
-            next: 0,
-            stopping,
-            guards,
-            config,
-            stats,
+            ready: true,
             refused: VecDeque::new(),
             pause: None,
-            at_limit: false,
-            unavailable,
+            at_limit,
+            unavailable: unavailable_answer(),
         }
     }
 
-    /// Accepts until shutdown, then tells every worker to close its clients.
-    pub fn run(mut self) -> io::Result<()> {
-        let mut events = Events::with_capacity(64);
-        loop {
-            let sweeping = self.pause.is_some() || !self.refused.is_empty();
-            match self.poll.poll(&mut events, sweeping.then_some(SWEEP)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            if self.stopping.load(Ordering::SeqCst) {
-                drop(self.listener);
-                for worker in &self.workers {
-                    let _ = worker.inbox.send(Command::Shutdown);
-                    worker.wake();
-                }
-                return Ok(());
-            }
-            let now = Instant::now();
-            self.sweep_refused(now);
-            if let Some(pause) = self.pause {
-                if !pause.may_resume(self.guards.capacity.open(), now) {
-                    continue;
-                }
-                log::info!("accepting again");
-                self.pause = None;
-            }
-            // Accept even without a new event after a pause: under edge
-            // triggering the pending connections would not be reported again.
-            self.accept_all(now);
-        }
+    /// Registers the listener in the worker's poll as [`LISTENER`].
+    pub fn register(&mut self, registry: &Registry) -> io::Result<()> {
+        registry.register(&mut self.listener, LISTENER, Interest::READABLE)
     }
 
-    /// Accepts until the queue is empty or the process is out of
-    /// descriptors. Each worker that got sockets is woken once per burst,
-    /// not once per socket.
-    fn accept_all(&mut self, now: Instant) {
-        let mut handed = vec![false; self.workers.len()];
-        self.accept_burst(now, &mut handed);
-        for (worker, handed) in self.workers.iter().zip(handed) {
-            if handed {
-                worker.wake();
-            }
-        }
+    /// Stops listening in this worker's poll (shutdown); the socket closes
+    /// once every worker has let go of it.
+    pub fn deregister(mut self, registry: &Registry) {
+        let _ = registry.deregister(&mut self.listener);
     }
 
-    fn accept_burst(&mut self, now: Instant, handed: &mut [bool]) {
-        loop {
+    /// The poll reported the listener readable.
+    pub fn on_ready(&mut self) {
+        self.ready = true;
+    }
+
+    /// Whether connections may be waiting that this worker should take now.
+    pub fn has_work(&self) -> bool {
+        self.ready && self.pause.is_none()
+    }
+
+    /// Accepts up to [`ACCEPT_BUDGET`] sockets, adding each admitted one
+    /// to `adopt` and answering the others 503.
+    pub fn accept(&mut self, shared: &AcceptShared, now: Instant, adopt: &mut Vec<Adopted>) {
+        self.sweep_refused(now);
+        if let Some(pause) = self.pause {
+            if !pause.may_resume(shared.guards.capacity.open(), now) {
+                return;
+            }
+            log::info!("accepting again");
+            self.pause = None;
+            // Under edge triggering the waiting connections are not reported again.
+            self.ready = true;
+        }
+        if !self.ready {
+            return;
+        }
+        for _ in 0..ACCEPT_BUDGET {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
-                    if let Some(worker) = self.admit(stream, peer, now) {
-                        handed[worker] = true;
+                    if let Some(adopted) = self.admit(shared, stream, peer, now) {
+                        adopt.push(adopted);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.ready = false;
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_out_of_descriptors(&e) => {
-                    let open = self.guards.capacity.open();
+                    let open = shared.guards.capacity.open();
                     log::warn!("accept paused with {open} connections open: {e}");
-                    WorkerStats::add(&self.stats.acceptor.accept_pauses, 1);
+                    WorkerStats::add(&shared.stats.acceptor.accept_pauses, 1);
                     self.pause = Some(AcceptPause::starting_at(open, now));
                     return;
                 }
                 Err(e) => {
+                    // E.g. ECONNABORTED: that one connection is gone, not the listener.
                     log::warn!("accept failed: {e}");
                     return;
                 }
@@ -159,23 +157,21 @@ impl Acceptor {
         }
     }
 
-    /// Hands the socket to the next worker (returned) or refuses it with 503.
+    /// Admits the socket (returned for adoption) or refuses it with 503.
     fn admit(
         &mut self,
+        shared: &AcceptShared,
         stream: TcpStream,
-        peer: std::net::SocketAddr,
+        peer: SocketAddr,
         now: Instant,
-    ) -> Option<usize> {
-        let admitted = Admission::admit(
-            &self.guards,
-            peer.ip(),
-            &self.config.admission.trusted_proxies,
-        );
-        self.note_limit(matches!(admitted, Err(Refusal::AtCapacity)));
+    ) -> Option<Adopted> {
+        let proxies = &shared.config.admission.trusted_proxies;
+        let admitted = Admission::admit(shared.guards, peer.ip(), proxies);
+        self.note_limit(shared.guards, matches!(admitted, Err(Refusal::AtCapacity)));
         let admission = match admitted {
             Ok(admission) => admission,
             Err(refusal) => {
-                let acceptor_stats = &self.stats.acceptor;
+                let acceptor_stats = &shared.stats.acceptor;
                 match refusal {
                     Refusal::AtCapacity => {
                         WorkerStats::add(&acceptor_stats.refused_max_connections, 1)
@@ -190,33 +186,22 @@ impl Acceptor {
             }
         };
         let _ = stream.set_nodelay(true);
-        let index = self.next;
-        self.next = (self.next + 1) % self.workers.len();
-        let adopted = Adopted {
+        Some(Adopted {
             stream,
             peer,
             admission,
-        };
-        match self.workers[index].adopt.send(adopted) {
-            Ok(()) => Some(index),
-            Err(returned) => {
-                // The worker is gone (shutting down).
-                returned.0.admission.release(&self.guards);
-                None
-            }
-        }
+        })
     }
 
     /// Logs reaching `--max-connections` and leaving it, once per episode.
-    fn note_limit(&mut self, at_limit: bool) {
-        if at_limit == self.at_limit {
+    fn note_limit(&self, guards: &Guards, at_limit: bool) {
+        if self.at_limit.swap(at_limit, Ordering::Relaxed) == at_limit {
             return;
         }
-        self.at_limit = at_limit;
         if at_limit {
             log::warn!(
                 "connection limit of {} reached: answering 503 until connections close",
-                self.guards.capacity.max()
+                guards.capacity.max()
             );
         } else {
             log::info!("below the connection limit again");
@@ -237,10 +222,19 @@ impl Acceptor {
         });
     }
 
+    /// Lets go of refused sockets whose client hung up or whose time is up.
     fn sweep_refused(&mut self, now: Instant) {
         self.refused
             .retain_mut(|refused| now < refused.until && !drain(&mut refused.stream));
     }
+}
+
+/// The 503 every refused socket gets.
+fn unavailable_answer() -> Arc<[u8]> {
+    Response::error(503, "the relay is at its connection limit")
+        .with_header("Retry-After", "1")
+        .to_bytes(false)
+        .into()
 }
 
 /// Reads and discards what has arrived; true once the peer has hung up.

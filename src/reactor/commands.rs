@@ -1,11 +1,9 @@
 //! Commands between threads and the handles used to send them.
 
-use crate::policy::admission::Admission;
 use crate::protocol::frame::Frame;
 use crate::rooms::RoomId;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Waker;
-use mio::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -38,29 +36,13 @@ pub enum Command {
         /// made it already (RSV1 set; valid for every recipient).
         deflated: Option<Frame>,
     },
-    /// Close every connection with 1001 and stop.
-    Shutdown,
-}
-
-/// A socket the acceptor hands to a worker.
-#[derive(Debug)]
-pub struct Adopted {
-    /// The accepted socket.
-    pub stream: TcpStream,
-    /// Its peer address.
-    pub peer: std::net::SocketAddr,
-    /// Its counts against the connection limits; whoever ends the
-    /// connection (or refuses to take it) releases them.
-    pub admission: Admission,
 }
 
 /// How other threads reach one worker.
 #[derive(Clone, Debug)]
 pub struct WorkerHandle {
-    /// Broadcasts and control commands (bounded).
+    /// Broadcasts (bounded).
     pub inbox: Sender<Command>,
-    /// Newly accepted sockets (unbounded: the acceptor must never block).
-    pub adopt: Sender<Adopted>,
     /// Wakes the worker's poll.
     pub waker: Arc<Waker>,
     /// Set by a worker that found the inbox full: the owner wakes the other
@@ -71,10 +53,8 @@ pub struct WorkerHandle {
 
 /// The receiving ends a worker owns.
 pub struct WorkerInbox {
-    /// Broadcasts and control commands.
+    /// Broadcasts.
     pub inbox: Receiver<Command>,
-    /// Newly accepted sockets.
-    pub adopt: Receiver<Adopted>,
     /// The flag of [`WorkerHandle::room_wanted`] for this inbox.
     pub room_wanted: Arc<AtomicBool>,
 }
@@ -135,22 +115,25 @@ mod tests {
         let poll = mio::Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
         let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(1);
-        let (adopt_tx, adopt_rx) = crossbeam_channel::unbounded();
         let room_wanted = Arc::new(AtomicBool::new(false));
         let handle = WorkerHandle {
             inbox: inbox_tx,
-            adopt: adopt_tx,
             waker,
             room_wanted: room_wanted.clone(),
         };
         let inbox = WorkerInbox {
             inbox: inbox_rx,
-            adopt: adopt_rx,
             room_wanted,
         };
-        assert!(handle.try_send(Command::Shutdown).is_ok());
+        let command = || Command::Broadcast {
+            room: 0,
+            audience: Audience::Members,
+            frame: crate::protocol::frame::encode(crate::protocol::frame::OP_TEXT, b"x"),
+            deflated: None,
+        };
+        assert!(handle.try_send(command()).is_ok());
         assert!(!inbox.room_was_wanted(), "room to spare: nobody waits");
-        assert!(handle.try_send(Command::Shutdown).is_err());
+        assert!(handle.try_send(command()).is_err());
         inbox.inbox.try_recv().unwrap();
         assert!(
             inbox.room_was_wanted(),

@@ -1,10 +1,10 @@
-//! Binding the listener, spawning workers and the acceptor, and shutdown.
+//! Binding the listener, spawning the workers (each accepts for itself), and shutdown.
 
 use crate::config::Config;
 use crate::config::backplane::BackplaneConfig;
 use crate::observe::stats::Stats;
 use crate::policy::guards::Guards;
-use crate::reactor::acceptor::{ACCEPTOR_WAKER, Acceptor, LISTENER};
+use crate::reactor::acceptor::Acceptor;
 use crate::reactor::admin::{self, AdminServer, AdminState};
 use crate::reactor::backplane::{self, Backplane, BackplaneThreads};
 use crate::reactor::commands::{INBOX_CAPACITY, WorkerHandle, WorkerInbox};
@@ -12,11 +12,11 @@ use crate::reactor::tls::{self, TlsServer};
 use crate::reactor::worker::{Shared, WAKER, Worker};
 use crate::rooms::Registry;
 use mio::net::TcpListener;
-use mio::{Interest, Poll, Waker};
+use mio::{Poll, Waker};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::thread::JoinHandle;
 
 /// A running relay: its address, counters and the means to stop it.
@@ -25,8 +25,7 @@ pub struct ServerHandle {
     stats: Arc<Stats>,
     registry: Arc<Registry>,
     guards: Arc<Guards>,
-    stopping: Arc<AtomicBool>,
-    acceptor_waker: Arc<Waker>,
+    workers: Vec<WorkerHandle>,
     threads: Vec<JoinHandle<io::Result<()>>>,
     admin: Option<AdminServer>,
     backplane: Option<BackplaneThreads>,
@@ -35,12 +34,12 @@ pub struct ServerHandle {
 
 /// Pending connections the kernel may queue for `accept` (it caps this at
 /// `net.core.somaxconn`). mio binds with 128, which a burst of clients
-/// overflows while the acceptor is descheduled: their SYNs are dropped and
+/// overflows while the workers are busy: their SYNs are dropped and
 /// retried a second later.
 const LISTEN_BACKLOG: i32 = 4096;
 
 /// Calling `listen` again on a listening socket only changes its backlog.
-fn raise_backlog(listener: &TcpListener) -> io::Result<()> {
+fn raise_backlog(listener: &std::net::TcpListener) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: listen on a descriptor we own; no memory is passed.
     if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
@@ -51,9 +50,10 @@ fn raise_backlog(listener: &TcpListener) -> io::Result<()> {
 
 /// Binds the listening socket; with `reuse_port`, several processes may
 /// bind the same address and the kernel spreads connections over them.
-fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
     if !reuse_port {
-        let listener = TcpListener::bind(addr)?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
         raise_backlog(&listener)?;
         return Ok(listener);
     }
@@ -64,7 +64,29 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
-    Ok(TcpListener::from_std(socket.into()))
+    Ok(socket.into())
+}
+
+/// One listener per worker. Without `reuse_port` they are duplicates of
+/// one socket, and a busy worker leaves the waiting connections to an idle
+/// one; with it, each worker binds its own at `first`'s address and the
+/// kernel spreads connections over them (and over other processes).
+fn listeners(
+    first: std::net::TcpListener,
+    count: usize,
+    reuse_port: bool,
+) -> io::Result<Vec<TcpListener>> {
+    let addr = first.local_addr()?;
+    let mut listeners = Vec::with_capacity(count);
+    for _ in 1..count {
+        let next = match reuse_port {
+            true => bind(addr, true)?,
+            false => first.try_clone()?,
+        };
+        listeners.push(TcpListener::from_std(next));
+    }
+    listeners.insert(0, TcpListener::from_std(first));
+    Ok(listeners)
 }
 
 /// What one worker owns before its thread starts: its poll (the waker
@@ -80,11 +102,9 @@ pub(crate) fn worker_channels(count: usize) -> io::Result<(Vec<WorkerHandle>, Ve
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(INBOX_CAPACITY);
-        let (adopt_tx, adopt_rx) = crossbeam_channel::unbounded();
         let room_wanted = Arc::new(AtomicBool::new(false));
         handles.push(WorkerHandle {
             inbox: inbox_tx,
-            adopt: adopt_tx,
             waker,
             room_wanted: room_wanted.clone(),
         });
@@ -92,7 +112,6 @@ pub(crate) fn worker_channels(count: usize) -> io::Result<(Vec<WorkerHandle>, Ve
             poll,
             WorkerInbox {
                 inbox: inbox_rx,
-                adopt: adopt_rx,
                 room_wanted,
             },
         ));
@@ -100,12 +119,13 @@ pub(crate) fn worker_channels(count: usize) -> io::Result<(Vec<WorkerHandle>, Ve
     Ok((handles, parts))
 }
 
-/// Binds the listener and starts the acceptor and worker threads.
+/// Binds the listener and starts the worker threads.
 pub fn start(config: Config) -> io::Result<ServerHandle> {
     let config = Arc::new(config);
     let tls = start_tls(&config)?;
     let listener = bind(config.listen.addr, config.scale.reuse_port)?;
     let addr = listener.local_addr()?;
+    let listeners = listeners(listener, config.listen.workers, config.scale.reuse_port)?;
     let stats = Arc::new(Stats::new(config.listen.workers));
     let registry = Arc::new(
         Registry::new(config.rooms.publisher_only.clone(), config.rooms.retain)
@@ -141,7 +161,8 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         None => (None, None),
     };
     let mut threads = Vec::new();
-    for (index, (poll, inbox)) in parts.into_iter().enumerate() {
+    let at_limit = Arc::new(AtomicBool::new(false));
+    for (index, ((poll, inbox), listener)) in parts.into_iter().zip(listeners).enumerate() {
         let shared = Shared {
             config: config.clone(),
             stats: stats.clone(),
@@ -151,7 +172,8 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
             backplane: backplane.clone(),
             tls: tls.clone(),
         };
-        let worker = Worker::new(index, shared, poll, handles.clone(), inbox);
+        let acceptor = Acceptor::new(listener, at_limit.clone());
+        let worker = Worker::new(index, shared, poll, handles.clone(), inbox, Some(acceptor))?;
         threads.push(
             std::thread::Builder::new()
                 .name(format!("wsrelay-worker-{index}"))
@@ -159,20 +181,12 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
         );
     }
 
-    let (acceptor, acceptor_waker, stopping) =
-        prepare_acceptor(listener, handles, &guards, &config, &stats)?;
-    threads.push(
-        std::thread::Builder::new()
-            .name("wsrelay-acceptor".into())
-            .spawn(move || acceptor.run())?,
-    );
     Ok(ServerHandle {
         addr,
         stats,
         registry,
         guards,
-        stopping,
-        acceptor_waker,
+        workers: handles,
         threads,
         admin,
         backplane: backplane_threads,
@@ -189,32 +203,6 @@ fn start_tls(config: &Config) -> io::Result<Option<Arc<TlsServer>>> {
     let (server, loaded) = TlsServer::start(files).map_err(io::Error::other)?;
     log::info!("TLS: {}", tls::describe(&loaded));
     Ok(Some(Arc::new(server)))
-}
-
-/// The acceptor, registered on a poll of its own, with its waker and the
-/// flag that tells it to stop.
-fn prepare_acceptor(
-    mut listener: TcpListener,
-    workers: Vec<WorkerHandle>,
-    guards: &Arc<Guards>,
-    config: &Arc<Config>,
-    stats: &Arc<Stats>,
-) -> io::Result<(Acceptor, Arc<Waker>, Arc<AtomicBool>)> {
-    let poll = Poll::new()?;
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
-    let waker = Arc::new(Waker::new(poll.registry(), ACCEPTOR_WAKER)?);
-    let stopping = Arc::new(AtomicBool::new(false));
-    let acceptor = Acceptor::new(
-        poll,
-        listener,
-        workers,
-        stopping.clone(),
-        guards.clone(),
-        config.clone(),
-        stats.clone(),
-    );
-    Ok((acceptor, waker, stopping))
 }
 
 /// Starts the backplane threads, which deliver into `workers` like a peer worker.
@@ -286,13 +274,14 @@ impl ServerHandle {
 
     /// A handle that can begin shutdown from another thread (signals).
     pub fn shutdown_trigger(&self) -> impl Fn() + Send + 'static {
-        let stopping = self.stopping.clone();
         let guards = self.guards.clone();
-        let waker = self.acceptor_waker.clone();
+        let workers = self.workers.clone();
         move || {
+            // Each worker sees the flag on waking: it stops accepting and closes its clients.
             guards.start_draining();
-            stopping.store(true, Ordering::SeqCst);
-            let _ = waker.wake();
+            for worker in &workers {
+                worker.wake();
+            }
         }
     }
 

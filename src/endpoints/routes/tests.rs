@@ -5,6 +5,7 @@ use crate::config::Mode;
 use crate::protocol::frame::MessageKind;
 use crate::protocol::http::parse_head;
 use crate::protocol::session::{AdmitAll, Context, Event, Session};
+use std::net::IpAddr;
 
 const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
@@ -14,7 +15,7 @@ fn config() -> Config {
 
 fn route_of(head: &str, config: &Config) -> Route<Handoff> {
     let (request, _) = parse_head(head.as_bytes()).unwrap().unwrap();
-    route(&request, config, Some(LOOPBACK))
+    route(&request, config, &|| Some(LOOPBACK))
 }
 
 fn status_of(route: &Route<Handoff>) -> Option<u16> {
@@ -88,7 +89,7 @@ fn feed(
         config,
         greeting: None,
         router: route,
-        peer: Some(LOOPBACK),
+        peer: &|| Some(LOOPBACK),
         gate: &mut AdmitAll,
         codec: &mut Default::default(),
     };
@@ -140,21 +141,21 @@ fn a_publish_is_authorized_from_its_head_before_any_body() {
     let (request, _) = parse_head(huge.as_bytes()).unwrap().unwrap();
     let remote = Some("192.0.2.1".parse().unwrap());
     assert!(matches!(
-        route(&request, &config, Some(LOOPBACK)),
+        route(&request, &config, &|| Some(LOOPBACK)),
         Route::ReadBody { .. }
     ));
-    assert_eq!(status_of(&route(&request, &config, remote)), Some(401));
-    assert_eq!(status_of(&route(&request, &config, None)), Some(401));
+    assert_eq!(status_of(&route(&request, &config, &|| remote)), Some(401));
+    assert_eq!(status_of(&route(&request, &config, &|| None)), Some(401));
     config.rooms.publish_token = Some("s3".into());
     assert_eq!(
-        status_of(&route(&request, &config, Some(LOOPBACK))),
+        status_of(&route(&request, &config, &|| Some(LOOPBACK))),
         Some(401),
         "a wrong token: refused whatever the length"
     );
     let bearer = huge.replace("\r\n\r\n", "\r\nAuthorization: Bearer s3\r\n\r\n");
     let (request, _) = parse_head(bearer.as_bytes()).unwrap().unwrap();
     assert!(matches!(
-        route(&request, &config, remote),
+        route(&request, &config, &|| remote),
         Route::ReadBody { .. }
     ));
 }

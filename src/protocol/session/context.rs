@@ -32,7 +32,11 @@ pub enum Route<H> {
 /// Decides the [`Route`] of a complete request head from the head alone
 /// and the client's address (when known), authorization included: a
 /// refusal goes out before any body byte is read.
-pub type Router<H> = fn(&Request, &Config, Option<IpAddr>) -> Route<H>;
+pub type Router<H> = fn(&Request, &Config, PeerLookup) -> Route<H>;
+
+/// The client's address, looked up only when a route needs it (a publish's
+/// authorization): finding it may cost the caller a system call.
+pub type PeerLookup<'a> = &'a dyn Fn() -> Option<IpAddr>;
 
 /// Admission of an upgrade by limits the session cannot see, because they
 /// are shared with other connections and threads.
@@ -62,7 +66,7 @@ pub struct Context<'a, H> {
     /// Routes request heads.
     pub router: Router<H>,
     /// The client's address, while its request is read (for the router).
-    pub peer: Option<IpAddr>,
+    pub peer: PeerLookup<'a>,
     /// Admits upgrades.
     pub gate: &'a mut dyn UpgradeGate,
     /// permessage-deflate state (the worker's, shared by its connections).

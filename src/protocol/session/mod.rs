@@ -22,7 +22,7 @@ use log::{debug, log_enabled};
 mod context;
 mod request;
 
-pub use context::{AdmitAll, Context, Route, Router, UpgradeGate};
+pub use context::{AdmitAll, Context, PeerLookup, Route, Router, UpgradeGate};
 
 /// What a session tells its caller after receiving bytes. `H` is what the
 /// [`Router`] hands over (see [`Route::Handoff`]).

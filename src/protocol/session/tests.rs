@@ -4,7 +4,6 @@
 use super::*;
 use crate::config::Config;
 use crate::protocol::frame::{OP_BINARY, OP_PING, OP_TEXT, close_code, encode_client};
-use std::net::IpAddr;
 
 const UPGRADE: &str = "GET /room HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -29,7 +28,7 @@ pub(super) enum Handed {
 pub(super) type TestSession = Session<Handed>;
 
 /// Upgrades to any path; `/` answers, `/body` and `/ask` are handed over.
-fn router(request: &Request, _config: &Config, _peer: Option<IpAddr>) -> Route<Handed> {
+fn router(request: &Request, _config: &Config, _peer: PeerLookup) -> Route<Handed> {
     if request.wants_websocket() {
         return Route::Upgrade;
     }
@@ -56,7 +55,7 @@ fn feed_through(
         config,
         greeting: (config.rooms.mode == Mode::Broadcast).then_some(&greeting),
         router,
-        peer: None,
+        peer: &|| None,
         gate,
         codec: &mut Default::default(),
     };
@@ -166,7 +165,7 @@ fn feed_pausing(session: &mut TestSession, config: &Config, bytes: &[u8]) -> (us
         config,
         greeting: None,
         router,
-        peer: None,
+        peer: &|| None,
         gate: &mut AdmitAll,
         codec: &mut Default::default(),
     };
@@ -235,7 +234,7 @@ fn frames_in_the_same_read_as_the_upgrade_wait_until_the_caller_has_opened() {
             config: &config,
             greeting: None,
             router,
-            peer: None,
+            peer: &|| None,
             gate: &mut AdmitAll,
             codec: &mut Default::default(),
         };

@@ -217,7 +217,6 @@ impl Worker {
                     });
                     self.broadcast_local(room, audience, &frame, &mut deflated, None)
                 }
-                Command::Shutdown => self.begin_shutdown(),
             }
         }
         if taken > 0 && self.inbox.room_was_wanted() {

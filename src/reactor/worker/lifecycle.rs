@@ -5,7 +5,7 @@ use super::slot::Slot;
 use super::{CLOSE_GRACE, Worker};
 use crate::observe::stats::WorkerStats;
 use crate::protocol::frame::close_code;
-use crate::reactor::commands::Adopted;
+use crate::reactor::acceptor::{AcceptShared, Adopted};
 use crate::rooms::Role;
 use mio::{Interest, Token};
 use std::io;
@@ -13,45 +13,61 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 impl Worker {
-    /// Takes the sockets the acceptor handed over; during shutdown they are
-    /// refused at once (dropped, their admission released).
-    pub(super) fn adopt_new_sockets(&mut self) -> io::Result<()> {
-        while let Ok(adopted) = self.inbox.adopt.try_recv() {
-            let Adopted {
-                mut stream,
-                peer,
-                admission,
-            } = adopted;
-            if self.clock.shutdown_deadline.is_some() {
-                admission.release(&self.shared.guards);
-                continue;
+    /// Accepts what waits on this worker's listener and adopts it.
+    pub(super) fn accept_new_sockets(&mut self) -> io::Result<()> {
+        let Some(acceptor) = &mut self.acceptor else {
+            return Ok(());
+        };
+        let shared = AcceptShared {
+            config: &self.shared.config,
+            guards: &self.shared.guards,
+            stats: &self.shared.stats,
+        };
+        let mut accepted = std::mem::take(&mut self.scratch.accepted);
+        acceptor.accept(&shared, self.clock.now, &mut accepted);
+        let mut outcome = Ok(());
+        for adopted in accepted.drain(..) {
+            match outcome {
+                Ok(()) => outcome = self.adopt(adopted),
+                Err(_) => adopted.admission.release(&self.shared.guards),
             }
-            let entry = self.slots.vacant_entry();
-            let key = entry.key();
-            if let Err(error) = self.poll.registry().register(
-                &mut stream,
-                Token(key),
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                // The worker ends with this error; the count goes back first.
-                admission.release(&self.shared.guards);
-                return Err(error);
-            }
-            self.next_id = self.next_id.wrapping_add(1);
-            entry.insert(Slot::new(stream, self.next_id, self.clock.now_ms));
-            let per_ip = self.shared.guards.per_ip.is_some();
-            self.side.keep_admission(key, admission, peer.ip(), per_ip);
-            let stats = &self.shared.stats.workers[self.index];
-            WorkerStats::add(&stats.accepted, 1);
-            WorkerStats::add(&stats.connections, 1);
-            log::debug!("conn={key} peer={peer} accepted");
-            if !self.start_tls(key) {
-                continue;
-            }
-            // With TLS, the deadline covers the TLS handshake and then the request.
-            self.set_deadline(key, self.shared.config.limits.handshake_timeout);
-            // Bytes may already be waiting; edge-triggered readiness reports them anyway.
         }
+        self.scratch.accepted = accepted;
+        outcome
+    }
+
+    /// Takes an accepted socket into the slab and the poll, and reads what
+    /// it already sent: a client writes its request right after connecting.
+    fn adopt(&mut self, adopted: Adopted) -> io::Result<()> {
+        let Adopted {
+            mut stream,
+            peer,
+            admission,
+        } = adopted;
+        let entry = self.slots.vacant_entry();
+        let key = entry.key();
+        if let Err(error) = self.poll.registry().register(
+            &mut stream,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            // The worker ends with this error; the count goes back first.
+            admission.release(&self.shared.guards);
+            return Err(error);
+        }
+        self.next_id = self.next_id.wrapping_add(1);
+        entry.insert(Slot::new(stream, self.next_id, self.clock.now_ms));
+        let per_ip = self.shared.guards.per_ip.is_some();
+        self.side.keep_admission(key, admission, peer.ip(), per_ip);
+        let stats = &self.shared.stats.workers[self.index];
+        WorkerStats::add(&stats.accepted, 1);
+        WorkerStats::add(&stats.connections, 1);
+        log::debug!("conn={key} peer={peer} accepted");
+        if !self.start_tls(key) {
+            return Ok(());
+        }
+        // With TLS, the deadline covers the TLS handshake and then the request.
+        self.set_deadline(key, self.shared.config.limits.handshake_timeout);
         Ok(())
     }
 
@@ -88,6 +104,9 @@ impl Worker {
     pub(super) fn begin_shutdown(&mut self) {
         if self.clock.shutdown_deadline.is_some() {
             return;
+        }
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.deregister(self.poll.registry());
         }
         let deadline = Instant::now() + self.shared.config.listen.shutdown_timeout;
         self.clock.shutdown_deadline = Some(deadline);
@@ -137,7 +156,8 @@ impl Worker {
             tls.queue_close_notify();
             let _ = tls.send_unsent(&mut slot.stream);
         }
-        let _ = self.poll.registry().deregister(&mut slot.stream);
+        // No deregister: closing the socket (its only descriptor) when the
+        // slot drops takes it out of the poll, one `epoll_ctl` less per connection.
         slot.inflight.release_all(&guards.inflight);
         self.side.forget(key).release(guards);
         let stats = &self.shared.stats.workers[self.index];

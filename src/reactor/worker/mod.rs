@@ -2,8 +2,9 @@
 //! loop that moves bytes between sockets and sessions.
 //!
 //! Each turn: poll; read what is readable (sessions turn bytes into events);
-//! drain the inbox (adopted sockets, broadcasts from other workers); flush
-//! every connection that got new bytes to send, once; sweep due timers.
+//! accept what waits on the listener; drain the inbox (broadcasts from other
+//! workers); flush every connection that got new bytes to send, once; sweep
+//! due timers.
 //!
 //! The parts: `pump` (reading and flushing sockets), `events` (what a
 //! session reports, and the limits checked on it), `delivery` (routing and
@@ -19,6 +20,7 @@ use crate::policy::guards::Guards;
 use crate::protocol::frame::deflate::Codec;
 use crate::protocol::frame::{self, Frame};
 use crate::protocol::session::Event;
+use crate::reactor::acceptor::{Acceptor, Adopted, LISTENER};
 use crate::reactor::backplane::Backplane;
 use crate::reactor::commands::{WorkerHandle, WorkerInbox};
 use crate::reactor::timers::Entry;
@@ -75,8 +77,10 @@ pub struct Worker {
     /// Frames encoded once per worker: the greeting and the heartbeat ping.
     frames: Frames,
 
-    // Sockets: the poll, the inbox, and the connections (slab key = token).
+    // Sockets: the poll, the listener, the inbox, and the connections (slab key = token).
     poll: Poll,
+    /// This worker's listener; none once shutdown began.
+    acceptor: Option<Acceptor>,
     inbox: WorkerInbox,
     slots: Slab<Slot>,
     /// Id of the last connection adopted.
@@ -143,18 +147,25 @@ struct Scratch {
     unread: Vec<ConnRef>,
     /// Deadlines that fell due this turn.
     due: Vec<Entry>,
+    /// Sockets accepted this turn, to adopt.
+    accepted: Vec<Adopted>,
 }
 
 impl Worker {
     /// A worker with its own poll (`poll` already carries the waker);
-    /// `peers` are all workers' handles, this one's included.
+    /// `peers` are all workers' handles, this one's included; it accepts
+    /// the connections of `acceptor`'s listener, if given.
     pub fn new(
         index: usize,
         shared: Shared,
         poll: Poll,
         peers: Vec<WorkerHandle>,
         inbox: WorkerInbox,
-    ) -> Worker {
+        mut acceptor: Option<Acceptor>,
+    ) -> io::Result<Worker> {
+        if let Some(acceptor) = &mut acceptor {
+            acceptor.register(poll.registry())?;
+        }
         let greeting = shared
             .config
             .rooms
@@ -166,7 +177,7 @@ impl Worker {
             Some(_) => vec![0; SCRATCH_SIZE],
             None => Vec::new(),
         };
-        Worker {
+        Ok(Worker {
             index,
             shared,
             frames: Frames {
@@ -174,6 +185,7 @@ impl Worker {
                 ping: frame::encode(frame::OP_PING, &[]),
             },
             poll,
+            acceptor,
             inbox,
             slots: Slab::new(),
             next_id: 0,
@@ -188,12 +200,13 @@ impl Worker {
                 dirty: Vec::new(),
                 unread: Vec::new(),
                 due: Vec::new(),
+                accepted: Vec::new(),
             },
             codec,
             windows: compression::Windows::default(),
             side: SideTables::new(),
             slow_warning: LogLimit::default(),
-        }
+        })
     }
 
     fn my_stats(&self) -> &WorkerStats {
@@ -208,8 +221,10 @@ impl Worker {
             // Stalled on a full peer inbox, the worker sleeps until that peer
             // wakes it (or the tick): its unread clients wait in the kernel.
             let stalled = self.peers.is_stalled();
-            let busy =
-                (!stalled && !self.scratch.unread.is_empty()) || !self.inbox.inbox.is_empty();
+            let accepting = self.acceptor.as_ref().is_some_and(Acceptor::has_work);
+            let busy = (!stalled && !self.scratch.unread.is_empty())
+                || !self.inbox.inbox.is_empty()
+                || accepting;
             let timeout = if busy { Duration::ZERO } else { TICK };
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
@@ -224,6 +239,12 @@ impl Worker {
                 if event.token() == WAKER {
                     continue;
                 }
+                if event.token() == LISTENER {
+                    if let Some(acceptor) = &mut self.acceptor {
+                        acceptor.on_ready();
+                    }
+                    continue;
+                }
                 let key = event.token().0;
                 if event.is_writable()
                     && let Some(slot) = self.slots.get_mut(key)
@@ -232,11 +253,15 @@ impl Worker {
                     slot.mark_dirty(key, &mut self.scratch.dirty);
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    self.read_from(key);
+                    let closed = event.is_read_closed() || event.is_error();
+                    self.read_from(key, !closed);
                 }
             }
             self.retry_unread();
-            self.adopt_new_sockets()?;
+            if self.shared.guards.is_draining() {
+                self.begin_shutdown();
+            }
+            self.accept_new_sockets()?;
             self.drain_inbox();
             self.peers.retry_stalled();
             self.flush_dirty();

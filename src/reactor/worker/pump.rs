@@ -14,7 +14,13 @@ use std::net::Shutdown;
 
 impl Worker {
     /// Reads from one socket until it would block or its budget is spent.
-    pub(super) fn read_from(&mut self, key: usize) {
+    ///
+    /// With `short_read_drains` (the poll reported it readable and not
+    /// closed), a read that leaves the buffer unfilled took everything: the
+    /// socket is drained, and bytes or a hang-up arriving later are reported
+    /// again (edge-triggered), so the read that would only say `WouldBlock`
+    /// is skipped. One `recv` less per message a client sends.
+    pub(super) fn read_from(&mut self, key: usize, short_read_drains: bool) {
         let mut budget = READ_BUDGET;
         loop {
             if self.peers.is_stalled() {
@@ -31,6 +37,7 @@ impl Worker {
                 true => &mut self.scratch.tls_in,
                 false => &mut self.scratch.read_buf,
             };
+            let buffer_len = buffer.len();
             let read = match slot.stream.read(buffer) {
                 Ok(0) => {
                     // Out of its room while the session still knows its settings.
@@ -57,6 +64,9 @@ impl Worker {
             if !alive {
                 return;
             }
+            if short_read_drains && read < buffer_len {
+                return;
+            }
             budget = budget.saturating_sub(read);
             if budget == 0 {
                 self.remember_unread(key);
@@ -77,10 +87,7 @@ impl Worker {
             };
             slot.last_seen = self.clock.now_ms;
             let shared = &self.shared;
-            let peer = slot
-                .session
-                .is_reading_request()
-                .then(|| slot.stream.peer_addr());
+            let stream = &slot.stream;
             let mut gate = UpgradeLimits {
                 registry: &shared.registry,
                 side: &mut self.side,
@@ -92,7 +99,7 @@ impl Worker {
                 config: &shared.config,
                 greeting: self.frames.greeting.as_ref(),
                 router: routes::route,
-                peer: peer.and_then(Result::ok).map(|addr| addr.ip()),
+                peer: &|| stream.peer_addr().ok().map(|addr| addr.ip()),
                 gate: &mut gate,
                 codec: &mut self.codec,
             };
@@ -149,7 +156,7 @@ impl Worker {
         }
         for conn in std::mem::take(&mut self.scratch.unread) {
             if conn.find(&mut self.slots).is_some() {
-                self.read_from(conn.key());
+                self.read_from(conn.key(), false);
             }
         }
     }

@@ -6,15 +6,13 @@
 use super::{Shared, Worker};
 use crate::config::Config;
 use crate::observe::stats::Stats;
-use crate::policy::TrustedProxies;
-use crate::policy::admission::Admission;
 use crate::policy::guards::Guards;
-use crate::reactor::commands::{Adopted, Command, WorkerHandle};
+use crate::reactor::acceptor::Acceptor;
 use crate::reactor::server::worker_channels;
 use crate::rooms::Registry;
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tungstenite::Message;
@@ -41,28 +39,13 @@ fn spawn(worker: Worker) -> (i32, JoinHandle<std::io::Result<()>>) {
     (tid_rx.recv().unwrap(), thread)
 }
 
-/// A WebSocket client whose server side `worker` adopts.
-fn connect(
-    listener: &TcpListener,
-    worker: &WorkerHandle,
-    guards: &Guards,
-) -> tungstenite::WebSocket<TcpStream> {
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+/// A WebSocket client of the worker that accepts on `addr`.
+fn connect(addr: SocketAddr) -> tungstenite::WebSocket<TcpStream> {
+    let client = TcpStream::connect(addr).unwrap();
     client
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let (server, peer) = listener.accept().unwrap();
-    server.set_nonblocking(true).unwrap();
-    let admission = Admission::admit(guards, peer.ip(), &TrustedProxies::default()).unwrap();
-    let adopted = Adopted {
-        stream: mio::net::TcpStream::from_std(server),
-        peer,
-        admission,
-    };
-    worker.adopt.send(adopted).unwrap();
-    worker.wake();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let (socket, _) = tungstenite::client(url, client).expect("upgrade");
+    let (socket, _) = tungstenite::client(format!("ws://{addr}/"), client).expect("upgrade");
     socket
 }
 
@@ -92,18 +75,35 @@ fn a_worker_stalled_on_a_full_peer_sleeps_and_keeps_the_client_it_cannot_read() 
     };
     let stats = shared.stats.clone();
     let (handles, parts) = worker_channels(2).unwrap();
+    // Only worker 0 listens: the chatter is its client.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let mut acceptors = vec![Some(Acceptor::new(
+        mio::net::TcpListener::from_std(listener),
+        Arc::new(AtomicBool::new(false)),
+    ))];
+    acceptors.push(None);
     let mut workers: Vec<Worker> = parts
         .into_iter()
+        .zip(acceptors)
         .enumerate()
-        .map(|(index, (poll, inbox))| {
-            Worker::new(index, shared.clone(), poll, handles.clone(), inbox)
+        .map(|(index, ((poll, inbox), acceptor))| {
+            Worker::new(
+                index,
+                shared.clone(),
+                poll,
+                handles.clone(),
+                inbox,
+                acceptor,
+            )
+            .unwrap()
         })
         .collect();
     let peer = workers.pop().unwrap();
     let (tid, worker) = spawn(workers.pop().unwrap());
 
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut chatter = connect(&listener, &handles[0], &guards);
+    let mut chatter = connect(addr);
     let received = || stats.total(|w| &w.messages_received);
     // Every message goes to the peer too, whose thread has not started:
     // its inbox fills and worker 0 stops reading.
@@ -153,8 +153,8 @@ fn a_worker_stalled_on_a_full_peer_sleeps_and_keeps_the_client_it_cannot_read() 
             other => panic!("the chatter got {other:?}"),
         }
     }
+    guards.start_draining();
     for handle in &handles {
-        handle.inbox.send(Command::Shutdown).unwrap();
         handle.wake();
     }
     drop(chatter);
