@@ -12,6 +12,10 @@ use std::io::{self, IoSlice, Write};
 
 /// Most frames handed to one `writev` call.
 const MAX_SLICES: usize = 64;
+/// Several frames queued, together at most this many bytes, are copied into
+/// one buffer and written with one `write`: the kernel's cost per iovec
+/// segment of a `writev` exceeds that of copying a few small frames.
+const COALESCE_MAX: usize = 16 * 1024;
 /// A drained queue keeps at most this many slots of capacity, so a burst
 /// does not leave a large ring behind on an idle connection.
 const IDLE_CAPACITY: usize = 32;
@@ -188,6 +192,40 @@ impl OutQueue {
         self.queued = 0;
     }
 
+    /// Like [`flush`](Self::flush), but several small frames are first
+    /// copied into `stage` (the caller's, reused for every connection) and
+    /// go out in one plain `write`.
+    pub fn flush_staged(
+        &mut self,
+        sink: &mut impl Write,
+        stage: &mut Vec<u8>,
+    ) -> io::Result<(usize, Flushed)> {
+        if self.frames.len() < 2 || self.queued > COALESCE_MAX {
+            return self.flush(sink);
+        }
+        stage.clear();
+        let mut start = self.offset();
+        for frame in &self.frames {
+            stage.extend_from_slice(&frame[start..]);
+            start = 0;
+        }
+        let written = loop {
+            match sink.write(stage) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok((0, Flushed::Blocked));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        self.consume(written);
+        // A short write: the socket is full, as the next attempt will say.
+        let (more, flushed) = self.flush(sink)?;
+        Ok((written + more, flushed))
+    }
+
     /// Writes as much as `sink` takes; returns the bytes written and whether
     /// everything went out. Interrupted writes are retried.
     pub fn flush(&mut self, sink: &mut impl Write) -> io::Result<(usize, Flushed)> {
@@ -289,6 +327,72 @@ mod tests {
         }
         assert_eq!(sink.taken, b"hello big world");
         assert!(queue.is_empty());
+    }
+
+    /// A sink that counts its calls: plain writes and vectored ones apart.
+    #[derive(Default)]
+    struct Counting {
+        taken: Vec<u8>,
+        writes: usize,
+        vectored: usize,
+    }
+
+    impl Write for Counting {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.writes += 1;
+            self.taken.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.vectored += 1;
+            slices.iter().for_each(|s| self.taken.extend_from_slice(s));
+            Ok(slices.iter().map(|s| s.len()).sum())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn small_frames_go_out_copied_together_in_one_write() {
+        let mut queue = OutQueue::new();
+        for word in [&b"one "[..], b"two ", b"three"] {
+            queue.push(frame(word));
+        }
+        let (mut sink, mut stage) = (Counting::default(), Vec::new());
+        let (written, state) = queue.flush_staged(&mut sink, &mut stage).unwrap();
+        assert_eq!((written, state), (13, Flushed::All));
+        assert_eq!(sink.taken, b"one two three");
+        assert_eq!((sink.writes, sink.vectored), (1, 0));
+        assert!(queue.is_empty());
+
+        // Too much to copy: the frames go out as they are, vectored.
+        queue.push(frame(&[1; COALESCE_MAX]));
+        queue.push(frame(&[2; 10]));
+        let mut sink = Counting::default();
+        queue.flush_staged(&mut sink, &mut stage).unwrap();
+        assert_eq!((sink.writes, sink.vectored), (0, 1));
+        assert_eq!(sink.taken.len(), COALESCE_MAX + 10);
+    }
+
+    #[test]
+    fn a_staged_write_cut_short_resumes_where_the_socket_stopped() {
+        let mut queue = OutQueue::new();
+        queue.push(frame(b"hello "));
+        queue.push(frame(b"big "));
+        queue.push(frame(b"world"));
+        let mut sink = Trickle {
+            taken: Vec::new(),
+            budget: 0,
+        };
+        let mut stage = Vec::new();
+        for step in [0, 3, 1, 5, 2, 100] {
+            sink.budget = step;
+            let (_, state) = queue.flush_staged(&mut sink, &mut stage).unwrap();
+            assert_eq!(queue.queued_bytes(), 15 - sink.taken.len());
+            assert_eq!(state == Flushed::All, queue.is_empty());
+        }
+        assert_eq!(sink.taken, b"hello big world");
     }
 
     #[test]

@@ -12,7 +12,9 @@ pub struct ListenArgs {
     #[arg(long, env = "WSRELAY_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
 
-    /// Worker threads, each with its own event loop (default: the number of cores).
+    /// Worker threads, each with its own event loop and listener (default:
+    /// one per core but one, at least 1: a core is left to the kernel's
+    /// network work, which is most of a relay's CPU).
     #[arg(long, env = "WSRELAY_WORKERS")]
     pub workers: Option<usize>,
 
@@ -30,14 +32,38 @@ pub struct ListenArgs {
 }
 
 impl ListenArgs {
-    /// `--workers`, or one per core; at least 1.
+    /// `--workers`, or [`default_workers`] for this host.
     pub(crate) fn worker_count(&self) -> Result<usize, String> {
-        let workers = self
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = self.workers.unwrap_or_else(|| default_workers(cores));
         if workers == 0 {
             return Err("--workers must be at least 1".into());
         }
         Ok(workers)
+    }
+}
+
+/// Workers when `--workers` is not given: one per core but one, at least 1.
+///
+/// Most of what a relay spends is the kernel's TCP work, done in the
+/// writing worker's system calls and in softirqs on any core. A worker per
+/// core leaves none for that (nor for the clients on a small host): on two
+/// cores, a second worker spent about a third of its time waiting for a
+/// core, and every broadcast waited with it (docs/benchmarks.md).
+pub(crate) fn default_workers(cores: usize) -> usize {
+    cores.saturating_sub(1).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_workers;
+
+    #[test]
+    fn one_core_is_left_to_the_kernel_but_one_worker_always_runs() {
+        assert_eq!(default_workers(0), 1);
+        assert_eq!(default_workers(1), 1);
+        assert_eq!(default_workers(2), 1);
+        assert_eq!(default_workers(4), 3);
+        assert_eq!(default_workers(16), 15);
     }
 }

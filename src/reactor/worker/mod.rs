@@ -139,6 +139,8 @@ struct Scratch {
     tls_in: Vec<u8>,
     /// With TLS: the plaintext of a record being written (at most 16 KiB).
     tls_stage: Vec<u8>,
+    /// Small frames of one connection, copied together for one `write`.
+    write_stage: Vec<u8>,
     /// What the session of the socket just read reported.
     session_events: Vec<Event<Handoff>>,
     /// Connections with bytes to flush this turn.
@@ -196,6 +198,7 @@ impl Worker {
                 read_buf: vec![0; SCRATCH_SIZE],
                 tls_in,
                 tls_stage: Vec::new(),
+                write_stage: Vec::new(),
                 session_events: Vec::new(),
                 dirty: Vec::new(),
                 unread: Vec::new(),
@@ -264,8 +267,9 @@ impl Worker {
             self.accept_new_sockets()?;
             self.drain_inbox();
             self.peers.retry_stalled();
-            self.flush_dirty();
+            // Peers first: they deliver their share while this worker writes its own.
             self.peers.wake();
+            self.flush_dirty();
             self.sweep_timers();
             if let Some(deadline) = self.clock.shutdown_deadline
                 && (self.slots.is_empty() || Instant::now() >= deadline)

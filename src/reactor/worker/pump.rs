@@ -197,7 +197,10 @@ impl Worker {
                 &mut slot.stream,
                 &mut self.scratch.tls_stage,
             ),
-            None => slot.session.out.flush(&mut slot.stream),
+            None => slot
+                .session
+                .out
+                .flush_staged(&mut slot.stream, &mut self.scratch.write_stage),
         };
         track_backlog(
             &stats.backlog_bytes,
