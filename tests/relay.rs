@@ -93,6 +93,22 @@ fn echo_mode_answers_the_sender_only_and_does_not_greet() {
     assert_silent(&mut b, Duration::from_millis(200));
 }
 
+/// Every worker accepts for itself from the one listener, taking turns by
+/// load: clients connecting one after another land evenly on all workers.
+#[test]
+fn clients_connecting_in_turn_are_spread_evenly_over_the_workers() {
+    let relay = Relay::start_with(|c| c.listen.workers = 4);
+    let _clients = connect_many(&relay, 8);
+    let per_worker: Vec<u64> = relay
+        .handle()
+        .stats()
+        .workers
+        .iter()
+        .map(|w| w.connections.load(std::sync::atomic::Ordering::Relaxed))
+        .collect();
+    assert_eq!(per_worker, vec![2; 4]);
+}
+
 #[test]
 fn clients_on_different_workers_all_receive() {
     let relay = Relay::start_with(|c| c.listen.workers = 4);

@@ -2,9 +2,11 @@
 //! against the connection limits and hands them to the worker that
 //! accepted them, so that a new connection crosses no thread.
 //!
-//! Without `--reuse-port` the workers share one listening socket (each
-//! polls a duplicate of it and whoever is free takes what waits); with
-//! it, each worker binds its own and the kernel spreads connections.
+//! Without `--reuse-port` the workers share one listening socket: each
+//! polls a duplicate of it and takes what waits while it holds no more
+//! connections than the least loaded worker; past that it leaves the rest
+//! to that worker and wakes it. With `--reuse-port` each worker binds its
+//! own socket and the kernel spreads connections.
 //!
 //! A socket past a limit is still accepted and answered `503` right here, so
 //! the accept queue keeps moving and the client learns why. When the
@@ -58,17 +60,37 @@ struct Refused {
 
 /// What every worker's acceptor reads and counts.
 pub struct AcceptShared<'a> {
+    /// Which worker is accepting.
+    pub me: usize,
     /// Configuration (trusted proxies).
     pub config: &'a Config,
     /// The connection limits.
     pub guards: &'a Guards,
-    /// The refusal and pause counters.
+    /// The refusal and pause counters, and each worker's connections.
     pub stats: &'a Stats,
+}
+
+impl AcceptShared<'_> {
+    /// The worker with the fewest connections, if it has fewer than this
+    /// one: the next connection on a shared listener is its to take.
+    fn less_loaded(&self) -> Option<usize> {
+        let load = |index: usize| {
+            self.stats.workers[index]
+                .connections
+                .load(Ordering::Relaxed)
+        };
+        let mine = load(self.me);
+        (0..self.stats.workers.len())
+            .filter(|&index| load(index) < mine)
+            .min_by_key(|&index| load(index))
+    }
 }
 
 /// One worker's listener and what accepting on it leaves behind.
 pub struct Acceptor {
     listener: TcpListener,
+    /// Shared with the other workers: take turns by load (else the kernel spreads).
+    shared: bool,
     /// Readiness was reported and the queue not yet found empty.
     ready: bool,
     refused: VecDeque<Refused>,
@@ -80,10 +102,12 @@ pub struct Acceptor {
 }
 
 impl Acceptor {
-    /// An acceptor for `listener`; `at_limit` is shared by all workers'.
-    pub fn new(listener: TcpListener, at_limit: Arc<AtomicBool>) -> Acceptor {
+    /// An acceptor for `listener`, `shared` with other workers or the
+    /// worker's own; `at_limit` is shared by all workers' acceptors.
+    pub fn new(listener: TcpListener, shared: bool, at_limit: Arc<AtomicBool>) -> Acceptor {
         Acceptor {
             listener,
+            shared,
             ready: true,
             refused: VecDeque::new(),
             pause: None,
@@ -109,17 +133,23 @@ impl Acceptor {
     }
 
     /// Whether connections may be waiting that this worker should take now.
-    pub fn has_work(&self) -> bool {
-        self.ready && self.pause.is_none()
+    pub fn has_work(&self, shared: &AcceptShared) -> bool {
+        self.ready && self.pause.is_none() && !(self.shared && shared.less_loaded().is_some())
     }
 
     /// Accepts up to [`ACCEPT_BUDGET`] sockets, adding each admitted one
-    /// to `adopt` and answering the others 503.
-    pub fn accept(&mut self, shared: &AcceptShared, now: Instant, adopt: &mut Vec<Adopted>) {
+    /// to `adopt` and answering the others 503. Returns the worker to wake
+    /// when this one left waiting connections to it (a shared listener).
+    pub fn accept(
+        &mut self,
+        shared: &AcceptShared,
+        now: Instant,
+        adopt: &mut Vec<Adopted>,
+    ) -> Option<usize> {
         self.sweep_refused(now);
         if let Some(pause) = self.pause {
             if !pause.may_resume(shared.guards.capacity.open(), now) {
-                return;
+                return None;
             }
             log::info!("accepting again");
             self.pause = None;
@@ -127,9 +157,13 @@ impl Acceptor {
             self.ready = true;
         }
         if !self.ready {
-            return;
+            return None;
         }
         for _ in 0..ACCEPT_BUDGET {
+            // Its readiness stays: it takes what is left once its turn comes.
+            if let Some(other) = self.shared.then(|| shared.less_loaded()).flatten() {
+                return Some(other);
+            }
             match self.listener.accept() {
                 Ok((stream, peer)) => {
                     if let Some(adopted) = self.admit(shared, stream, peer, now) {
@@ -138,7 +172,7 @@ impl Acceptor {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.ready = false;
-                    return;
+                    return None;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_out_of_descriptors(&e) => {
@@ -146,15 +180,16 @@ impl Acceptor {
                     log::warn!("accept paused with {open} connections open: {e}");
                     WorkerStats::add(&shared.stats.acceptor.accept_pauses, 1);
                     self.pause = Some(AcceptPause::starting_at(open, now));
-                    return;
+                    return None;
                 }
                 Err(e) => {
                     // E.g. ECONNABORTED: that one connection is gone, not the listener.
                     log::warn!("accept failed: {e}");
-                    return;
+                    return None;
                 }
             }
         }
+        None
     }
 
     /// Admits the socket (returned for adoption) or refuses it with 503.

@@ -172,7 +172,8 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
             backplane: backplane.clone(),
             tls: tls.clone(),
         };
-        let acceptor = Acceptor::new(listener, at_limit.clone());
+        let shared_listener = !config.scale.reuse_port && config.listen.workers > 1;
+        let acceptor = Acceptor::new(listener, shared_listener, at_limit.clone());
         let worker = Worker::new(index, shared, poll, handles.clone(), inbox, Some(acceptor))?;
         threads.push(
             std::thread::Builder::new()

@@ -5,7 +5,7 @@ use super::slot::Slot;
 use super::{CLOSE_GRACE, Worker};
 use crate::observe::stats::WorkerStats;
 use crate::protocol::frame::close_code;
-use crate::reactor::acceptor::{AcceptShared, Adopted};
+use crate::reactor::acceptor::Adopted;
 use crate::rooms::Role;
 use mio::{Interest, Token};
 use std::io;
@@ -18,13 +18,11 @@ impl Worker {
         let Some(acceptor) = &mut self.acceptor else {
             return Ok(());
         };
-        let shared = AcceptShared {
-            config: &self.shared.config,
-            guards: &self.shared.guards,
-            stats: &self.shared.stats,
-        };
+        let shared = self.shared.for_acceptor(self.index);
         let mut accepted = std::mem::take(&mut self.scratch.accepted);
-        acceptor.accept(&shared, self.clock.now, &mut accepted);
+        if let Some(other) = acceptor.accept(&shared, self.clock.now, &mut accepted) {
+            self.peers.wake_worker(other);
+        }
         let mut outcome = Ok(());
         for adopted in accepted.drain(..) {
             match outcome {

@@ -20,7 +20,7 @@ use crate::policy::guards::Guards;
 use crate::protocol::frame::deflate::Codec;
 use crate::protocol::frame::{self, Frame};
 use crate::protocol::session::Event;
-use crate::reactor::acceptor::{Acceptor, Adopted, LISTENER};
+use crate::reactor::acceptor::{AcceptShared, Acceptor, Adopted, LISTENER};
 use crate::reactor::backplane::Backplane;
 use crate::reactor::commands::{WorkerHandle, WorkerInbox};
 use crate::reactor::timers::Entry;
@@ -121,6 +121,18 @@ pub struct Shared {
     pub backplane: Option<Arc<Backplane>>,
     /// With `--tls-cert`: every connection speaks TLS.
     pub tls: Option<Arc<TlsServer>>,
+}
+
+impl Shared {
+    /// What worker `me`'s acceptor reads and counts.
+    fn for_acceptor(&self, me: usize) -> AcceptShared<'_> {
+        AcceptShared {
+            me,
+            config: &self.config,
+            guards: &self.guards,
+            stats: &self.stats,
+        }
+    }
 }
 
 /// Frames every connection of the worker may get, encoded once.
@@ -224,7 +236,10 @@ impl Worker {
             // Stalled on a full peer inbox, the worker sleeps until that peer
             // wakes it (or the tick): its unread clients wait in the kernel.
             let stalled = self.peers.is_stalled();
-            let accepting = self.acceptor.as_ref().is_some_and(Acceptor::has_work);
+            let accepting = self
+                .acceptor
+                .as_ref()
+                .is_some_and(|acceptor| acceptor.has_work(&self.shared.for_acceptor(self.index)));
             let busy = (!stalled && !self.scratch.unread.is_empty())
                 || !self.inbox.inbox.is_empty()
                 || accepting;

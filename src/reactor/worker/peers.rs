@@ -14,6 +14,8 @@ use std::collections::VecDeque;
 
 /// One other worker.
 struct Peer {
+    /// Its worker number.
+    index: usize,
     handle: WorkerHandle,
     /// Commands its full inbox could not take yet, oldest first.
     stalled: VecDeque<Command>,
@@ -58,7 +60,8 @@ impl Peers {
             .into_iter()
             .enumerate()
             .filter(|&(index, _)| index != own)
-            .map(|(_, handle)| Peer {
+            .map(|(index, handle)| Peer {
+                index,
                 handle,
                 stalled: VecDeque::new(),
                 wake: false,
@@ -106,6 +109,13 @@ impl Peers {
     pub(super) fn wake_all(&mut self) {
         for peer in &mut self.peers {
             peer.wake = true;
+        }
+    }
+
+    /// Wakes worker `index` at once (it is to accept what this one left).
+    pub(super) fn wake_worker(&self, index: usize) {
+        if let Some(peer) = self.peers.iter().find(|peer| peer.index == index) {
+            peer.handle.wake();
         }
     }
 

@@ -81,6 +81,7 @@ fn a_worker_stalled_on_a_full_peer_sleeps_and_keeps_the_client_it_cannot_read() 
     listener.set_nonblocking(true).unwrap();
     let mut acceptors = vec![Some(Acceptor::new(
         mio::net::TcpListener::from_std(listener),
+        false,
         Arc::new(AtomicBool::new(false)),
     ))];
     acceptors.push(None);
