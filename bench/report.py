@@ -273,7 +273,8 @@ def write_markdown(path, meta, records, plot_name):
     parts += ["<details><summary>Raw JSON lines</summary>", "", "```"]
     for record in records:
         if record.get("result"):
-            rep = f" run {record['rep']}" if "rep" in record else ""
+            repeated = (meta.get("repeats") or {}).get(record["scenario"], 1) > 1
+            rep = f" run {record['rep']}" if repeated and "rep" in record else ""
             parts.append(f"{record['server']}{rep}: {json.dumps(record['result'])}")
     parts += ["```", "", "</details>", ""]
     kept = sections.kept(path)  # what other plans wrote into the file
@@ -346,9 +347,10 @@ def _bars(axis, servers, table, keys, field, divisor, ylabel, title):
 
 def write(out_dir, meta, records):
     """Writes benchmarks.md and, when plain fan-outs of the deep pipeline ran (the
-    plot's axes), benchmarks.png into out_dir."""
+    plot's axes), benchmarks.png into out_dir; True when it wrote the plot."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plotted = any(key.startswith("fanout-") and not scenarios.is_bounded(key) for key in meta["scenarios"])
     if plotted:
         write_plot(out_dir / "benchmarks.png", meta, records)
     write_markdown(out_dir / "benchmarks.md", meta, records, "benchmarks.png" if plotted else None)
+    return plotted

@@ -165,8 +165,8 @@ def write_report(out_dir, meta, records):
         deflate_report.write(out_dir, meta, records, docs)
         log(f"wrote {out_dir / 'deflate.md'} and its section of {docs}")
     else:
-        report.write(out_dir, meta, records)
-        log(f"wrote {out_dir / 'benchmarks.md'} and {out_dir / 'benchmarks.png'}")
+        plotted = report.write(out_dir, meta, records)
+        log(f"wrote {out_dir / 'benchmarks.md'}" + (f" and {out_dir / 'benchmarks.png'}" if plotted else ""))
 
 
 def log(message):

@@ -191,61 +191,30 @@ def is_bounded(key):
     return bool(_BOUNDED_KEY.match(key))
 
 
-def _one_process(concurrency=BOUNDED_CONCURRENCY):
-    return ("--procs", "1", "--concurrency", str(concurrency))
+def bounded(plain, key, window=BOUNDED_WINDOW, repeat=BOUNDED_REPEAT):
+    """`plain` from one client process with BOUNDED_CONCURRENCY handshakes in
+    flight and, for a fan-out, at most `window` messages in flight; named `key`."""
+    extra = ("--procs", "1", "--concurrency", str(BOUNDED_CONCURRENCY))
+    if plain.kind == "fanout":
+        extra = ("--window", str(window), *extra)
+    return replace(plain, key=key, args=(*plain.args, *extra), repeat=repeat)
 
 
 def bounded_idle(connections, hold="2s", repeat=BOUNDED_REPEAT):
-    """Idle connections opened by one client process, BOUNDED_CONCURRENCY handshakes at a time."""
-    return Scenario(
-        key=f"idle-{connections}-c{BOUNDED_CONCURRENCY}",
-        kind="idle",
-        args=("--connections", str(connections), *_one_process(), "--hold", hold, "--timeout", "180s"),
-        needs_fds=connections + FD_HEADROOM,
-        repeat=repeat,
-    )
+    """Idle connections opened by one client process, BOUNDED_CONCURRENCY at a time."""
+    return bounded(idle(connections, hold), f"idle-{connections}-c{BOUNDED_CONCURRENCY}", repeat=repeat)
 
 
-def bounded_fanout(subscribers, seconds, repeat=BOUNDED_REPEAT, max_messages=10_000_000):
+def bounded_fanout(subscribers, seconds, repeat=BOUNDED_REPEAT):
     """Fan-out with at most BOUNDED_WINDOW messages in flight, for `seconds`, all
     subscribers in one client process."""
-    return Scenario(
-        key=f"fanout-w{BOUNDED_WINDOW}-{subscribers}",
-        kind="fanout",
-        args=(
-            "--subscribers", str(subscribers),
-            "--size", str(MESSAGE_SIZE),
-            "--window", str(BOUNDED_WINDOW),
-            *_one_process(),
-            "--messages", str(max_messages),
-            "--duration", f"{seconds}s",
-            "--timeout", "180s",
-        ),
-        needs_fds=subscribers + 1 + FD_HEADROOM,
-        repeat=repeat,
-    )
+    return bounded(fanout(subscribers, seconds), f"fanout-w{BOUNDED_WINDOW}-{subscribers}", repeat=repeat)
 
 
 def steady(subscribers, rate, seconds, repeat=BOUNDED_REPEAT):
-    """`rate` msg/s to `subscribers` for `seconds` (window 64, rarely reached at
-    this pace), one client process: server CPU and tail latency at a steady load."""
-    return Scenario(
-        key=f"steady-{subscribers}x{rate}",
-        kind="fanout",
-        args=(
-            "--subscribers", str(subscribers),
-            "--size", str(MESSAGE_SIZE),
-            "--window", "64",
-            *_one_process(),
-            "--rate", str(rate),
-            "--messages", str(rate * seconds),
-            # The message count ends the run; the duration is only a backstop.
-            "--duration", f"{seconds * 2}s",
-            "--timeout", "180s",
-        ),
-        needs_fds=subscribers + 1 + FD_HEADROOM,
-        repeat=repeat,
-    )
+    """`rate` msg/s to `subscribers` for `seconds` from one client process (window
+    64, rarely reached at this pace): server CPU and tail latency at a steady load."""
+    return bounded(fixed_rate(subscribers, rate, seconds), f"steady-{subscribers}x{rate}", window=64, repeat=repeat)
 
 
 def bounded_plan():
