@@ -9,6 +9,11 @@ plot). Raw JSON lines are kept in bench/out/.
     bench/run.sh                 # the full run, writes docs/benchmarks.{md,png}
     bench/run.sh --quick         # a smoke run, writes bench/out/quick/
     bench/run.sh --servers uws,node-ws --no-build
+    bench/run.sh --only fanout-w16,steady,idle-9000-c64 --servers wsrelay,uws --repeat 3
+
+Each scenario runs `repeat` times per server (its own setting, or --repeat),
+interleaved: repetition 1 on every server, then repetition 2, ..., so that
+noise from the shared host falls on every server alike.
 
 The wsrelay binary (server and load generator) is $WSRELAY_BIN when set,
 otherwise the release build of this repository; $WSRELAY_SERVER_BIN, when
@@ -48,7 +53,16 @@ def parse_args():
     parser.add_argument("--out", type=Path, help="directory for benchmarks.md and benchmarks.png")
     parser.add_argument("--no-build", action="store_true", help="use the existing builds of wsrelay and the peers")
     parser.add_argument("--from-results", type=Path, metavar="JSONL", help="only rewrite the report from a saved results file")
+    parser.add_argument("--repeat", type=_positive, metavar="K",
+                        help="runs per scenario and server, interleaved (default: the scenario's own, 3 for the bounded regime)")
     return parser.parse_args()
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
 
 
 def wsrelay_binary(build):
@@ -114,6 +128,16 @@ def run_one(wsrelay_bin, spec, scenario, log_dir, tls_files):
     return record
 
 
+def interleaved(plan, specs, repeat=None):
+    """(scenario, repetition from 1, server) in run order: for each scenario,
+    repetition 1 on every server, then repetition 2, ..."""
+    for scenario in plan:
+        for rep in range(1, (repeat or scenario.repeat) + 1):
+            for spec in specs:
+                if not scenario.servers or spec.name in scenario.servers:
+                    yield scenario, rep, spec
+
+
 def describe(record):
     if "skipped" in record:
         return f"skipped ({record['skipped']})"
@@ -125,7 +149,11 @@ def describe(record):
             parts.append(f"{result['rss_per_conn_bytes']:,.0f} B/conn")
     elif result.get("scenario") == "fanout":
         parts.append(f"{result.get('delivered_per_sec', 0):,.0f} delivered/s")
-        parts.append(f"p99 {result.get('p99_us', 0):,.0f} µs")
+        parts.append(f"p99 {result.get('p99_us') or 0:,.0f} µs")
+        parts.append(f"p99.9 {result.get('p999_us') or 0:,.0f} µs")
+        parts.append(f"{result.get('stalls', 0)} stalls (longest {result.get('longest_stall_ms', 0):,.1f} ms)")
+    if result.get("client_busiest_cpu_pct") is not None:
+        parts.append(f"busiest generator process {result['client_busiest_cpu_pct']:.0f} % of a core")
     if "error" in record:
         parts.append(f"FAILED: {record['error']}")
     return ", ".join(parts)
@@ -137,8 +165,8 @@ def write_report(out_dir, meta, records):
         deflate_report.write(out_dir, meta, records, docs)
         log(f"wrote {out_dir / 'deflate.md'} and its section of {docs}")
     else:
-        report.write(out_dir, meta, records)
-        log(f"wrote {out_dir / 'benchmarks.md'} and {out_dir / 'benchmarks.png'}")
+        plotted = report.write(out_dir, meta, records)
+        log(f"wrote {out_dir / 'benchmarks.md'}" + (f" and {out_dir / 'benchmarks.png'}" if plotted else ""))
 
 
 def log(message):
@@ -194,22 +222,23 @@ def main():
         plan=args.plan,
         servers=[{"name": spec.name, "label": spec.label} for spec in specs],
         scenarios=[scenario.key for scenario in plan],
+        repeats={scenario.key: args.repeat or scenario.repeat for scenario in plan},
         versions=report.versions(server_bin, wsrelay_bin),
     )
     records = []
     started = time.monotonic()
     with open(results_path, "w") as results_file:
         results_file.write(json.dumps(meta) + "\n")
-        for scenario in plan:
-            for spec in specs:
-                if scenario.servers and spec.name not in scenario.servers:
-                    continue
-                log(f"{scenario.key} on {spec.name} ...")
-                record = run_one(wsrelay_bin, spec, scenario, run_dir, tls_files)
-                log(f"{scenario.key} on {spec.name}: {describe(record)}")
-                records.append(record)
-                results_file.write(json.dumps(record) + "\n")
-                results_file.flush()
+        for scenario, rep, spec in interleaved(plan, specs, args.repeat):
+            runs = args.repeat or scenario.repeat
+            label = f"{scenario.key} on {spec.name}" + (f" (run {rep} of {runs})" if runs > 1 else "")
+            log(f"{label} ...")
+            record = run_one(wsrelay_bin, spec, scenario, run_dir, tls_files)
+            record["rep"] = rep
+            log(f"{label}: {describe(record)}")
+            records.append(record)
+            results_file.write(json.dumps(record) + "\n")
+            results_file.flush()
     meta["total_minutes"] = round((time.monotonic() - started) / 60, 1)
     # Rewrite with the run's duration in the header line, for --from-results.
     results_path.write_text("".join(json.dumps(line) + "\n" for line in [meta, *records]))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: sets up bench/.venv (matplotlib) once, then runs bench/run.py,
 # which builds wsrelay and the peers and runs the side-by-side benchmark.
-# Arguments go to run.py (--quick, --servers, --no-build, --out, --from-results).
+# Arguments go to run.py (--quick, --servers, --only, --repeat, --no-build, --out,
+# --from-results); `python3 bench/test_harness.py` tests the harness itself.
 set -euo pipefail
 bench_dir="$(cd "$(dirname "$0")" && pwd)"
 venv="$bench_dir/.venv"

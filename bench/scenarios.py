@@ -4,8 +4,16 @@ Full-speed fan-outs publish for a fixed time (`--duration`) with a message
 cap far above what any server delivers in it, so that the slowest server
 costs no more time than the fastest and a full `make bench` stays well under
 twenty minutes on a 2-core host.
+
+Two regimes (docs/benchmarks.md, "Two regimes"): the deep pipeline (the
+generator's defaults: 64 messages in flight, several client processes, 256
+handshakes in flight each) and the bounded window (16 messages in flight,
+one client process, 64 handshakes in flight, each run repeated). The
+bounded scenarios are told apart by their keys: `idle-N-cC`, `fanout-wW-N`,
+`steady-NxR` (see `is_bounded`).
 """
 
+import re
 from dataclasses import dataclass, replace
 
 MESSAGE_SIZE = 64
@@ -35,6 +43,9 @@ class Scenario:
     # Over TLS (wss://, every server with the same ECDSA P-256 certificate);
     # only servers that serve TLS in bench/servers.py run it.
     tls: bool = False
+    # Runs per server (bench/run.py --repeat overrides it); the report shows
+    # the median and the spread.
+    repeat: int = 1
 
     def subscribers(self):
         return _arg_value(self.args, "--subscribers")
@@ -166,8 +177,59 @@ def over_tls(plain):
     return replace(plain, key=f"tls-{plain.key}", tls=True)
 
 
+# The bounded regime: the publisher keeps at most BOUNDED_WINDOW messages in
+# flight, all subscribers live in one client process, which opens connections
+# BOUNDED_CONCURRENCY at a time; each scenario runs BOUNDED_REPEAT times per server.
+BOUNDED_WINDOW = 16
+BOUNDED_CONCURRENCY = 64
+BOUNDED_REPEAT = 3
+_BOUNDED_KEY = re.compile(r"^(idle-\d+-c\d+|fanout-w\d+-\d+|steady-\d+x\d+)$")
+
+
+def is_bounded(key):
+    """True for the scenarios of the bounded regime, by their key."""
+    return bool(_BOUNDED_KEY.match(key))
+
+
+def bounded(plain, key, window=BOUNDED_WINDOW, repeat=BOUNDED_REPEAT):
+    """`plain` from one client process with BOUNDED_CONCURRENCY handshakes in
+    flight and, for a fan-out, at most `window` messages in flight; named `key`."""
+    extra = ("--procs", "1", "--concurrency", str(BOUNDED_CONCURRENCY))
+    if plain.kind == "fanout":
+        extra = ("--window", str(window), *extra)
+    return replace(plain, key=key, args=(*plain.args, *extra), repeat=repeat)
+
+
+def bounded_idle(connections, hold="2s", repeat=BOUNDED_REPEAT):
+    """Idle connections opened by one client process, BOUNDED_CONCURRENCY at a time."""
+    return bounded(idle(connections, hold), f"idle-{connections}-c{BOUNDED_CONCURRENCY}", repeat=repeat)
+
+
+def bounded_fanout(subscribers, seconds, repeat=BOUNDED_REPEAT):
+    """Fan-out with at most BOUNDED_WINDOW messages in flight, for `seconds`, all
+    subscribers in one client process."""
+    return bounded(fanout(subscribers, seconds), f"fanout-w{BOUNDED_WINDOW}-{subscribers}", repeat=repeat)
+
+
+def steady(subscribers, rate, seconds, repeat=BOUNDED_REPEAT):
+    """`rate` msg/s to `subscribers` for `seconds` from one client process (window
+    64, rarely reached at this pace): server CPU and tail latency at a steady load."""
+    return bounded(fixed_rate(subscribers, rate, seconds), f"steady-{subscribers}x{rate}", window=64, repeat=repeat)
+
+
+def bounded_plan():
+    """The bounded regime of `make bench`."""
+    return [
+        bounded_idle(9_000),
+        bounded_fanout(100, 10),
+        bounded_fanout(1_000, 10),
+        bounded_fanout(5_000, 10),
+        steady(100, 200, 30),
+    ]
+
+
 def full_plan():
-    """The `make bench` scenarios."""
+    """The `make bench` scenarios: the deep pipeline, then the bounded window."""
     return [
         idle(IDLE_CONNECTIONS),
         idle(LARGE_IDLE_CONNECTIONS),
@@ -178,6 +240,7 @@ def full_plan():
         fixed_rate(1_000, 50, 10),
         tls_idle(TLS_IDLE_CONNECTIONS),
         tls_fanout(1_000, 10),
+        *bounded_plan(),
     ]
 
 
@@ -190,4 +253,9 @@ def quick_plan():
         fixed_rate(100, 100, 3),
         tls_idle(1_000, hold="1s"),
         tls_fanout(100, 2),
+        # The bounded regime, small; two runs each so that the folding of
+        # repetitions is exercised too.
+        bounded_idle(2_000, hold="1s", repeat=2),
+        bounded_fanout(100, 2, repeat=2),
+        steady(100, 50, 3, repeat=2),
     ]

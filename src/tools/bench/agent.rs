@@ -184,7 +184,7 @@ impl Agent {
                 slots: vec![Slot::NotStarted; count],
                 in_flight: 0,
                 totals: AgentTotals::default(),
-                tracker: DeliveryTracker::new(count),
+                tracker: DeliveryTracker::new(count, args.window),
                 latency: LatencyHistogram::new(),
                 last_open_ns: 0,
             },
@@ -323,6 +323,7 @@ impl Agent {
                     first_connect_ns: self.first_connect_ns,
                     last_open_ns: self.tally.last_open_ns,
                     low: self.reported_low,
+                    cpu_ms: procstats::own_cpu_ms(),
                 }),
             )?;
         }

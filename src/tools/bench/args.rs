@@ -1,5 +1,6 @@
 //! Command-line flags of `wsrelay bench` and the parsers for their values.
 
+use super::window::{DEFAULT_WINDOW, MAX_WINDOW};
 use crate::protocol::client::{Scheme, UrlError, WsUrl};
 use crate::tools::tls::TrustArgs;
 use clap::{Args, Subcommand, ValueEnum};
@@ -120,6 +121,10 @@ pub struct FanoutArgs {
     /// Publish at this many messages/s; as fast as the window allows when absent.
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
+    /// Messages the publisher may have in flight ahead of the slowest subscriber
+    /// (a closed loop: it waits for deliveries before sending more).
+    #[arg(long, default_value_t = DEFAULT_WINDOW, value_parser = clap::value_parser!(u64).range(1..=MAX_WINDOW))]
+    pub window: u64,
     /// Stop publishing after this long, even if fewer than --messages were sent.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -190,6 +195,9 @@ pub struct AgentArgs {
     /// Offer permessage-deflate.
     #[arg(long)]
     pub deflate: bool,
+    /// The publisher's window (see `bench fanout --window`).
+    #[arg(long, default_value_t = DEFAULT_WINDOW, value_parser = clap::value_parser!(u64).range(1..=MAX_WINDOW))]
+    pub window: u64,
     /// Whom to trust for a wss:// URL.
     #[command(flatten)]
     pub trust: TrustArgs,

@@ -71,6 +71,59 @@ fn fanout_flags() {
     assert_eq!(fanout.common.url.path, "/");
     assert_eq!(fanout.subscriber_targets(), vec![fanout.common.url.clone()]);
     assert!(fanout.wait_subscribed.is_empty());
+    assert_eq!(fanout.window, 64, "the window defaults to 64");
+}
+
+#[test]
+fn fanout_window_and_the_agents_copy_of_it() {
+    let window = |value: &str| {
+        parse(&[
+            "fanout",
+            "--url",
+            "ws://127.0.0.1:8080/",
+            "--subscribers",
+            "10",
+            "--size",
+            "64",
+            "--window",
+            value,
+        ])
+        .map(|scenario| match scenario {
+            Scenario::Fanout(fanout) => fanout.window,
+            _ => panic!("not fanout"),
+        })
+    };
+    assert_eq!(window("16").unwrap(), 16);
+    assert_eq!(window("1").unwrap(), 1);
+    assert_eq!(window("4096").unwrap(), 4096);
+    assert!(window("0").is_err());
+    assert!(window("4097").is_err());
+    let agent = |extra: &[&str]| {
+        let mut args = vec![
+            "agent",
+            "--url",
+            "ws://127.0.0.1:8080/",
+            "--role",
+            "subscribe",
+            "--connections",
+            "5",
+            "--connect-timeout",
+            "1s",
+            "--concurrency",
+            "64",
+            "--timeout",
+            "10s",
+            "--index",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        match parse(&args).unwrap() {
+            Scenario::Agent(agent) => agent.window,
+            _ => panic!("not agent"),
+        }
+    };
+    assert_eq!(agent(&[]), 64);
+    assert_eq!(agent(&["--window", "16"]), 16);
 }
 
 #[test]

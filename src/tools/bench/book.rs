@@ -16,7 +16,7 @@ pub struct AgentBook {
 }
 
 /// Ramp-up summed over agents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct RampTotals {
     /// Connections that received their greeting.
     pub opened: u64,
@@ -26,6 +26,10 @@ pub struct RampTotals {
     pub first_connect_ns: u64,
     /// Latest greeting (CLOCK_MONOTONIC ns).
     pub last_open_ns: u64,
+    /// CPU time of the agents during their ramp-up, summed, ms.
+    pub cpu_ms: f64,
+    /// The largest of those, ms: the busiest generator process.
+    pub busiest_cpu_ms: f64,
 }
 
 /// Final figures summed over agents.
@@ -35,6 +39,8 @@ pub struct CombinedTotals {
     pub sums: AgentTotals,
     /// All latency samples.
     pub latency: LatencyHistogram,
+    /// CPU time of the busiest agent process, ms.
+    pub busiest_cpu_ms: f64,
     /// Agents that never sent their final figures.
     pub missing_agents: usize,
 }
@@ -112,6 +118,8 @@ impl AgentBook {
                         sum.first_connect_ns = sum.first_connect_ns.min(ramp.first_connect_ns);
                     }
                     sum.last_open_ns = sum.last_open_ns.max(ramp.last_open_ns);
+                    sum.cpu_ms += ramp.cpu_ms;
+                    sum.busiest_cpu_ms = sum.busiest_cpu_ms.max(ramp.cpu_ms);
                 }
                 None => sum.failed += self.shares[i] as u64,
             }
@@ -141,6 +149,7 @@ impl AgentBook {
             sums.unexpected += totals.unexpected;
             sums.last_delivery_ns = sums.last_delivery_ns.max(totals.last_delivery_ns);
             sums.cpu_ms += totals.cpu_ms;
+            combined.busiest_cpu_ms = combined.busiest_cpu_ms.max(totals.cpu_ms);
             sums.timed_out |= totals.timed_out;
             combined.latency.merge(&totals.latency);
         }
@@ -160,6 +169,7 @@ mod tests {
             first_connect_ns: first,
             last_open_ns: last,
             low,
+            cpu_ms: opened as f64,
         })
     }
 
@@ -179,7 +189,9 @@ mod tests {
                 opened: 19,
                 failed: 6,
                 first_connect_ns: 50,
-                last_open_ns: 900
+                last_open_ns: 900,
+                cpu_ms: 19.0,
+                busiest_cpu_ms: 10.0,
             }
         );
     }
@@ -234,6 +246,7 @@ mod tests {
         assert_eq!(combined.sums.opened, 4);
         assert_eq!(combined.sums.delivered, 180);
         assert_eq!(combined.sums.cpu_ms, 3.5);
+        assert_eq!(combined.busiest_cpu_ms, 2.0);
         assert_eq!(combined.sums.last_delivery_ns, 1000);
         assert_eq!(combined.latency.len(), 180);
         assert_eq!(combined.latency.max(), Some(90));

@@ -9,10 +9,10 @@ use super::pool::{AgentPlan, AgentPool};
 use super::procstats::{self, ServerSet};
 use super::protocol::AgentCommand;
 use super::publisher::{PUBLISHER_TOKEN, Publisher};
-use super::report::{self, FanoutReport, RunDetails, round3};
+use super::report::{self, FanoutReport, RunDetails, percent_of_core, round3};
 use super::scale::wait_subscribed;
+use super::stall::StallMeter;
 use super::waits;
-use super::window::WINDOW;
 use mio::{Events, Poll, Token, Waker};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +35,8 @@ struct Published {
     start_ns: u64,
     end_ns: u64,
     peak_rss_sampled: Option<u64>,
+    /// How the low-water mark moved while messages were in flight.
+    stalls: StallMeter,
 }
 
 impl Published {
@@ -46,6 +48,7 @@ impl Published {
             start_ns: now,
             end_ns: now,
             peak_rss_sampled: None,
+            stalls: StallMeter::new(),
         }
     }
 }
@@ -113,6 +116,7 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
         concurrency: common.concurrency,
         lifetime: deadline.saturating_duration_since(Instant::now()),
         deflate: common.deflate,
+        window: args.window,
     };
     let waits::Launched {
         mut pool,
@@ -168,7 +172,11 @@ pub fn run(args: FanoutArgs) -> Result<bool, String> {
         unexpected: sums.unexpected,
         problems,
     };
-    let mut fanout = fanout_report(&args, &published, &combined, &figures, own_cpu, details);
+    let generator = GeneratorCpu {
+        total_ms: combined.sums.cpu_ms + own_cpu,
+        busiest_ms: combined.busiest_cpu_ms.max(own_cpu),
+    };
+    let mut fanout = fanout_report(&args, &published, &combined, &figures, generator, details);
     let agents_finished = finished && combined.missing_agents == 0 && !sums.timed_out;
     judge(&mut fanout, publisher.failure(), agents_finished);
     report::print(&fanout, &fanout.table(), &fanout.details, common.json_only);
@@ -191,13 +199,20 @@ fn subscriber_shares(args: &FanoutArgs) -> Result<(Vec<Target>, Vec<usize>), Str
     Ok((targets, shares))
 }
 
+/// CPU time of the generator's processes (the publisher's and the agents') over
+/// the measured phase.
+struct GeneratorCpu {
+    total_ms: f64,
+    busiest_ms: f64,
+}
+
 /// The report's figures, before it is judged.
 fn fanout_report(
     args: &FanoutArgs,
     published: &Published,
     combined: &CombinedTotals,
     server: &ServerFigures,
-    own_cpu_ms: f64,
+    generator: GeneratorCpu,
     details: RunDetails,
 ) -> FanoutReport {
     let sums = &combined.sums;
@@ -213,6 +228,7 @@ fn fanout_report(
         scenario: "fanout",
         subscribers: u64::from(args.subscribers),
         size: args.size as u64,
+        window: args.window,
         sent: published.sent,
         delivered: sums.delivered,
         lost: expected.saturating_sub(sums.delivered),
@@ -224,14 +240,20 @@ fn fanout_report(
         },
         p50_us: combined.latency.percentile(0.50).map(us),
         p99_us: combined.latency.percentile(0.99).map(us),
+        p999_us: combined.latency.percentile(0.999).map(us),
         max_us: combined.latency.max().map(us),
+        stalls: published.stalls.stalls(),
+        longest_stall_ms: round3(published.stalls.longest_ns() as f64 / 1e6),
         server_cpu_ms: server.cpu_ms.map(round3),
+        server_cpu_pct: server.cpu_ms.and_then(|ms| percent_of_core(ms, elapsed_ms)),
         server_cpu_per_delivered_us: server
             .cpu_ms
             .filter(|_| sums.delivered > 0)
             .map(|ms| round3(ms * 1000.0 / sums.delivered as f64)),
         server_peak_rss_kib: server.peak_rss_kib,
-        client_cpu_ms: round3(sums.cpu_ms + own_cpu_ms),
+        client_cpu_ms: round3(generator.total_ms),
+        client_cpu_pct: percent_of_core(generator.total_ms, elapsed_ms),
+        client_busiest_cpu_pct: percent_of_core(generator.busiest_ms, elapsed_ms),
         deflated: sums.deflated,
         wire_bytes_per_delivered: (sums.delivered > 0)
             .then(|| round3(sums.bytes_received as f64 / sums.delivered as f64)),
@@ -274,7 +296,8 @@ fn judge(fanout: &mut FanoutReport, publisher_failure: Option<&str>, agents_fini
 }
 
 /// Publishes until --messages are out or --duration (or the deadline) is up, never
-/// more than WINDOW messages ahead of the slowest live subscriber.
+/// more than --window messages ahead of the slowest live subscriber; watches that
+/// subscriber's progress for stalls.
 fn publish(
     args: &FanoutArgs,
     poll: &mut Poll,
@@ -291,6 +314,7 @@ fn publish(
     let mut events = Events::with_capacity(64);
     let mut peak_rss = server.and_then(ServerSet::rss_kib);
     let mut next_rss_sample = start + RSS_SAMPLE_INTERVAL;
+    let mut stalls = StallMeter::new();
     loop {
         while let Some(event) = pool.try_event() {
             book.absorb(event);
@@ -299,7 +323,8 @@ fn publish(
         if publisher.sent() >= limit || now >= stop_at || publisher.failure().is_some() {
             break;
         }
-        let allowed = book.low_water().saturating_add(WINDOW);
+        let low = book.low_water();
+        let allowed = low.saturating_add(args.window);
         let mut next_due = None;
         while publisher.sent() < limit.min(allowed) && publisher.pending_output() < MAX_QUEUED {
             if let Some(rate) = args.rate {
@@ -312,6 +337,7 @@ fn publish(
             publisher.publish();
         }
         publisher.flush();
+        stalls.observe(monotonic_ns(), low, publisher.sent());
         if let Some(server) = server.filter(|_| now >= next_rss_sample) {
             peak_rss = peak_rss.max(server.rss_kib());
             next_rss_sample = now + RSS_SAMPLE_INTERVAL;
@@ -324,6 +350,7 @@ fn publish(
         }
     }
     let end_ns = monotonic_ns();
+    stalls.finish(end_ns);
     if let Some(server) = server {
         peak_rss = peak_rss.max(server.rss_kib());
     }
@@ -332,6 +359,7 @@ fn publish(
         start_ns,
         end_ns,
         peak_rss_sampled: peak_rss,
+        stalls,
     })
 }
 

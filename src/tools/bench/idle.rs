@@ -3,7 +3,7 @@
 use super::args::{AgentRole, IdleArgs};
 use super::pool::AgentPlan;
 use super::procstats;
-use super::report::{self, IdleReport, RunDetails, round3};
+use super::report::{self, IdleReport, RunDetails, percent_of_core, round3};
 use super::waits;
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,7 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
         concurrency: common.concurrency,
         lifetime: common.timeout,
         deflate: common.deflate,
+        window: super::window::DEFAULT_WINDOW,
     };
     let waits::Launched {
         mut pool,
@@ -38,6 +39,7 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
     } = waits::launch(&plan, &shares, None, !common.json_only, deadline)?;
     let ramp = book.ramp();
     let server_cpu_after = server.as_ref().and_then(|s| s.cpu_ms());
+    let own_ramp_cpu = procstats::own_cpu_ms() - own_cpu_before;
 
     if ramp.opened > 0 {
         waits::absorb_until(&pool, &mut book, deadline.min(Instant::now() + args.hold));
@@ -84,6 +86,9 @@ pub fn run(args: IdleArgs) -> Result<bool, String> {
             procstats::children_cpu_ms() - children_cpu_before + procstats::own_cpu_ms()
                 - own_cpu_before,
         ),
+        // Each agent's CPU up to its last greeting, over the ramp-up.
+        client_cpu_pct: percent_of_core(ramp.cpu_ms + own_ramp_cpu, ramp_ms),
+        client_busiest_cpu_pct: percent_of_core(ramp.busiest_cpu_ms.max(own_ramp_cpu), ramp_ms),
         elapsed_ms: round3(ramp_ms),
         deflated: combined.sums.deflated,
         details,

@@ -24,6 +24,7 @@ mod report;
 mod scale;
 mod soak;
 mod socket;
+mod stall;
 mod tls;
 mod waits;
 mod window;

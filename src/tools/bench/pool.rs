@@ -34,6 +34,8 @@ pub struct AgentPlan {
     pub lifetime: Duration,
     /// Offer permessage-deflate.
     pub deflate: bool,
+    /// Messages the publisher keeps in flight (sizes each agent's delivery tracker).
+    pub window: u64,
 }
 
 /// Running agent processes.
@@ -74,6 +76,7 @@ impl AgentPool {
                 .args(["--concurrency", &plan.concurrency.to_string()])
                 .args(["--timeout", &format!("{}ms", plan.lifetime.as_millis())])
                 .args(["--index", &index.to_string()])
+                .args(["--window", &plan.window.to_string()])
                 .args(plan.deflate.then_some("--deflate"))
                 .args(target.trust.to_args())
                 .stdin(Stdio::piped())

@@ -25,7 +25,7 @@ pub enum AgentReport {
 }
 
 /// How the ramp-up of one agent went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RampSummary {
     /// Connections that received their greeting.
     pub opened: u64,
@@ -37,6 +37,9 @@ pub struct RampSummary {
     pub last_open_ns: u64,
     /// Low-water mark at the end of ramp-up (see `AgentReport::Progress`).
     pub low: u64,
+    /// CPU time of the agent process so far (its ramp-up), ms.
+    #[serde(default)]
+    pub cpu_ms: f64,
 }
 
 /// Everything an agent counted.
@@ -100,6 +103,7 @@ mod tests {
                 first_connect_ns: 1,
                 last_open_ns: 9,
                 low: u64::MAX,
+                cpu_ms: 2.5,
             }),
             AgentReport::Progress { low: 42 },
             AgentReport::Finished(AgentTotals {

@@ -21,6 +21,11 @@ pub struct IdleReport {
     pub server_cpu_ms: Option<f64>,
     /// The generator's CPU time, all processes, ms.
     pub client_cpu_ms: f64,
+    /// The generator's CPU time during ramp-up, all processes, in percent of one
+    /// core over the ramp-up.
+    pub client_cpu_pct: Option<f64>,
+    /// The same for its busiest process alone (≥ 95: the generator was the bottleneck).
+    pub client_busiest_cpu_pct: Option<f64>,
     /// Ramp-up time: first connect to last greeting, ms.
     pub elapsed_ms: f64,
     /// Connections that negotiated permessage-deflate (`--deflate`).
@@ -39,6 +44,8 @@ pub struct FanoutReport {
     pub subscribers: u64,
     /// Bytes per message.
     pub size: u64,
+    /// Messages the publisher kept in flight at most (`--window`).
+    pub window: u64,
     /// Messages published.
     pub sent: u64,
     /// Messages received, summed over subscribers.
@@ -53,16 +60,29 @@ pub struct FanoutReport {
     pub p50_us: Option<f64>,
     /// 99th percentile latency, µs.
     pub p99_us: Option<f64>,
+    /// 99.9th percentile latency, µs.
+    pub p999_us: Option<f64>,
     /// Largest latency, µs.
     pub max_us: Option<f64>,
+    /// Gaps of at least 10 ms in which messages were in flight and the low-water
+    /// mark did not move (a figure, not a failure).
+    pub stalls: u64,
+    /// The longest such gap, counted or not, ms.
+    pub longest_stall_ms: f64,
     /// Server CPU time during the measured phase, ms.
     pub server_cpu_ms: Option<f64>,
+    /// That time in percent of one core over the measured phase.
+    pub server_cpu_pct: Option<f64>,
     /// Server CPU time per delivered message, µs.
     pub server_cpu_per_delivered_us: Option<f64>,
     /// Server's peak VmRSS during the measured phase, KiB.
     pub server_peak_rss_kib: Option<u64>,
     /// The generator's CPU time during the measured phase, all processes, ms.
     pub client_cpu_ms: f64,
+    /// That time in percent of one core over the measured phase.
+    pub client_cpu_pct: Option<f64>,
+    /// The same for its busiest process alone (≥ 95: the generator was the bottleneck).
+    pub client_busiest_cpu_pct: Option<f64>,
     /// Subscribers that negotiated permessage-deflate (`--deflate`).
     pub deflated: u64,
     /// Bytes the subscribers read per delivered message (frame headers, and
@@ -106,6 +126,27 @@ impl RunDetails {
 /// Rounds to three decimals, to keep the JSON line readable.
 pub fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
+}
+
+/// CPU time in percent of one core over `elapsed_ms`; None when nothing elapsed.
+pub fn percent_of_core(cpu_ms: f64, elapsed_ms: f64) -> Option<f64> {
+    (elapsed_ms > 0.0).then(|| round3(cpu_ms * 100.0 / elapsed_ms))
+}
+
+/// "1234 ms (41.2 % of a core)"; the percentage left out when unknown.
+fn cpu_cell(ms: f64, pct: Option<f64>) -> String {
+    match pct {
+        Some(pct) => format!("{ms:.0} ms ({pct:.1} % of a core)"),
+        None => format!("{ms:.0} ms"),
+    }
+}
+
+/// The generator's CPU: summed over its processes, and its busiest process.
+fn client_cpu_cell(ms: f64, pct: Option<f64>, busiest: Option<f64>) -> String {
+    match busiest {
+        Some(busiest) => format!("{}, busiest process {busiest:.1} %", cpu_cell(ms, pct)),
+        None => cpu_cell(ms, pct),
+    }
 }
 
 /// Prints the table and what went wrong (unless `json_only`), then the JSON line.
@@ -192,7 +233,14 @@ impl IdleReport {
                 "server CPU (ramp-up)".into(),
                 or_dash(self.server_cpu_ms.map(|ms| format!("{ms:.0} ms"))),
             ),
-            ("client CPU".into(), format!("{:.0} ms", self.client_cpu_ms)),
+            (
+                "client CPU".into(),
+                client_cpu_cell(
+                    self.client_cpu_ms,
+                    self.client_cpu_pct,
+                    self.client_busiest_cpu_pct,
+                ),
+            ),
             ("permessage-deflate".into(), self.deflated.to_string()),
         ];
         rows.push(("result".into(), verdict(d)));
@@ -220,6 +268,10 @@ impl FanoutReport {
                 format!("{} / {}", d.failed, d.dropped),
             ),
             ("message size".into(), format!("{} B", self.size)),
+            (
+                "window".into(),
+                format!("{} messages in flight at most", self.window),
+            ),
             ("sent".into(), self.sent.to_string()),
             ("delivered".into(), self.delivered.to_string()),
             (
@@ -233,10 +285,18 @@ impl FanoutReport {
             ),
             ("latency p50".into(), us(self.p50_us)),
             ("latency p99".into(), us(self.p99_us)),
+            ("latency p99.9".into(), us(self.p999_us)),
             ("latency max".into(), us(self.max_us)),
             (
+                "stalls (>= 10 ms)".into(),
+                format!("{}, longest {:.1} ms", self.stalls, self.longest_stall_ms),
+            ),
+            (
                 "server CPU".into(),
-                or_dash(self.server_cpu_ms.map(|ms| format!("{ms:.0} ms"))),
+                or_dash(
+                    self.server_cpu_ms
+                        .map(|ms| cpu_cell(ms, self.server_cpu_pct)),
+                ),
             ),
             (
                 "server CPU per delivered".into(),
@@ -246,7 +306,14 @@ impl FanoutReport {
                 "server peak RSS".into(),
                 or_dash(self.server_peak_rss_kib.map(|k| format!("{k} KiB"))),
             ),
-            ("client CPU".into(), format!("{:.0} ms", self.client_cpu_ms)),
+            (
+                "client CPU".into(),
+                client_cpu_cell(
+                    self.client_cpu_ms,
+                    self.client_cpu_pct,
+                    self.client_busiest_cpu_pct,
+                ),
+            ),
             ("permessage-deflate".into(), self.deflated.to_string()),
             (
                 "bytes on the wire per delivered".into(),
@@ -266,75 +333,5 @@ fn verdict(details: &RunDetails) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn idle() -> IdleReport {
-        IdleReport {
-            scenario: "idle",
-            connections: 50,
-            handshakes_per_sec: 1234.5,
-            server_rss_before_kib: None,
-            server_rss_after_kib: None,
-            rss_per_conn_bytes: None,
-            server_cpu_ms: None,
-            client_cpu_ms: 12.0,
-            elapsed_ms: 40.5,
-            deflated: 0,
-            details: RunDetails {
-                requested: 50,
-                opened: 50,
-                ..RunDetails::default()
-            },
-        }
-    }
-
-    #[test]
-    fn json_line_starts_with_the_scenario_and_has_the_documented_fields() {
-        let line = serde_json::to_string(&idle()).unwrap();
-        assert!(
-            line.starts_with(r#"{"scenario":"idle","connections":50,"handshakes_per_sec":1234.5,"#)
-        );
-        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
-        let keys: Vec<&str> = value
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let mut expected = vec![
-            "scenario",
-            "connections",
-            "handshakes_per_sec",
-            "server_rss_before_kib",
-            "server_rss_after_kib",
-            "rss_per_conn_bytes",
-            "server_cpu_ms",
-            "client_cpu_ms",
-            "deflated",
-            "elapsed_ms",
-        ];
-        expected.sort_unstable();
-        let mut keys = keys;
-        keys.sort_unstable();
-        assert_eq!(keys, expected);
-        assert!(value["server_rss_before_kib"].is_null());
-    }
-
-    #[test]
-    fn table_is_aligned_and_shows_failures() {
-        let mut report = idle();
-        report.details.problems.push("3 connections failed".into());
-        let text = render_table(&report.table());
-        let widths: Vec<usize> = text.lines().map(|line| line.chars().count()).collect();
-        assert!(widths.windows(2).all(|w| w[0] == w[1]), "{text}");
-        assert!(text.contains(" FAILED |"), "{text}");
-        assert!(!report.details.passed());
-    }
-
-    #[test]
-    fn rounding() {
-        assert_eq!(round3(1.23456), 1.235);
-        assert_eq!(round3(-0.0004), -0.0);
-    }
-}
+#[path = "report_tests.rs"]
+mod tests;

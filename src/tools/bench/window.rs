@@ -1,12 +1,14 @@
 //! Per-subscriber sequence checking and the low-water mark that paces the publisher.
 //!
 //! The publisher never sends sequence number `s` unless every live subscriber has
-//! received everything below `s - WINDOW + 1`. That keeps every sequence number in
-//! flight within `WINDOW` of the low-water mark, so a ring of `WINDOW` counters is
-//! enough to track how many subscribers have passed each of them.
+//! received everything below `s - window + 1` (`--window`). That keeps every sequence
+//! number in flight within `window` of the low-water mark, so a ring of `window`
+//! counters is enough to track how many subscribers have passed each of them.
 
-/// Messages the publisher may have in flight per subscriber.
-pub const WINDOW: u64 = 64;
+/// Messages the publisher may have in flight per subscriber unless `--window` says otherwise.
+pub const DEFAULT_WINDOW: u64 = 64;
+/// Largest `--window`: the ring is this many counters per agent.
+pub const MAX_WINDOW: u64 = 4096;
 
 /// What one received sequence number meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,20 +31,25 @@ pub struct DeliveryTracker {
     live: Vec<bool>,
     live_count: usize,
     low: u64,
-    /// passed[s % WINDOW]: live subscribers whose next expected number is above s,
-    /// for s in [low, low + WINDOW).
-    passed: [usize; WINDOW as usize],
+    /// Messages the publisher may have in flight (the ring's length).
+    window: u64,
+    /// passed[s % window]: live subscribers whose next expected number is above s,
+    /// for s in [low, low + window).
+    passed: Vec<usize>,
 }
 
 impl DeliveryTracker {
-    /// A tracker for `subscribers` subscribers, none live yet.
-    pub fn new(subscribers: usize) -> Self {
+    /// A tracker for `subscribers` subscribers, none live yet, of a publisher that
+    /// keeps at most `window` (1..=MAX_WINDOW) messages in flight.
+    pub fn new(subscribers: usize, window: u64) -> Self {
+        let window = window.clamp(1, MAX_WINDOW);
         Self {
             next_expected: vec![0; subscribers],
             live: vec![false; subscribers],
             live_count: 0,
             low: 0,
-            passed: [0; WINDOW as usize],
+            window,
+            passed: vec![0; window as usize],
         }
     }
 
@@ -54,7 +61,7 @@ impl DeliveryTracker {
         let expected = self.next_expected[subscriber];
         if self.live_count == 0 {
             self.low = expected;
-            self.passed = [0; WINDOW as usize];
+            self.passed.fill(0);
         } else if expected < self.low {
             // It lags behind everyone else: the low-water mark moves back.
             self.live[subscriber] = true;
@@ -85,13 +92,14 @@ impl DeliveryTracker {
         if seq < expected {
             return Receipt::Duplicate;
         }
-        if seq >= self.low.saturating_add(WINDOW) {
+        if seq >= self.low.saturating_add(self.window) {
             return Receipt::BeyondWindow;
         }
         self.next_expected[subscriber] = seq + 1;
         if self.live[subscriber] {
             for passed_seq in expected..=seq {
-                self.passed[(passed_seq % WINDOW) as usize] += 1;
+                let slot = self.slot(passed_seq);
+                self.passed[slot] += 1;
             }
             self.advance();
         }
@@ -114,25 +122,31 @@ impl DeliveryTracker {
         self.low_water() >= sent
     }
 
+    fn slot(&self, seq: u64) -> usize {
+        (seq % self.window) as usize
+    }
+
     fn advance(&mut self) {
-        while self.live_count > 0 && self.passed[(self.low % WINDOW) as usize] >= self.live_count {
-            self.passed[(self.low % WINDOW) as usize] = 0;
+        while self.live_count > 0 && self.passed[self.slot(self.low)] >= self.live_count {
+            let slot = self.slot(self.low);
+            self.passed[slot] = 0;
             self.low += 1;
         }
     }
 
     /// Adds (or takes back) a live subscriber's share of `passed`.
     fn count_passed(&mut self, subscriber: usize, add: bool) {
-        let end = self.next_expected[subscriber].min(self.low + WINDOW);
+        let end = self.next_expected[subscriber].min(self.low + self.window);
         for passed_seq in self.low..end {
-            let slot = &mut self.passed[(passed_seq % WINDOW) as usize];
-            if add { *slot += 1 } else { *slot -= 1 }
+            let slot = self.slot(passed_seq);
+            let count = &mut self.passed[slot];
+            if add { *count += 1 } else { *count -= 1 }
         }
     }
 
     /// Rebuilds the counters from scratch; only needed when the low-water mark moves back.
     fn recount(&mut self) {
-        self.passed = [0; WINDOW as usize];
+        self.passed.fill(0);
         let Some(min_expected) = self.live_expected().min() else {
             return;
         };
@@ -159,7 +173,7 @@ mod tests {
     use super::*;
 
     fn tracker_with_live(count: usize) -> DeliveryTracker {
-        let mut tracker = DeliveryTracker::new(count);
+        let mut tracker = DeliveryTracker::new(count, DEFAULT_WINDOW);
         for subscriber in 0..count {
             tracker.add_live(subscriber);
         }
@@ -195,18 +209,50 @@ mod tests {
         assert_eq!(tracker.receive(0, 2), Receipt::Duplicate);
         assert_eq!(tracker.receive(0, 3), Receipt::Duplicate);
         assert_eq!(tracker.low_water(), 4);
-        assert_eq!(tracker.receive(0, 4 + WINDOW), Receipt::BeyondWindow);
+        assert_eq!(
+            tracker.receive(0, 4 + DEFAULT_WINDOW),
+            Receipt::BeyondWindow
+        );
         assert_eq!(tracker.receive(0, 4), Receipt::Fresh { skipped: 0 });
     }
 
     #[test]
     fn ring_wraps_many_times() {
         let mut tracker = tracker_with_live(2);
-        for seq in 0..10 * WINDOW {
+        for seq in 0..10 * DEFAULT_WINDOW {
             tracker.receive(0, seq);
             tracker.receive(1, seq);
             assert_eq!(tracker.low_water(), seq + 1);
         }
+    }
+
+    #[test]
+    fn the_ring_is_as_long_as_the_window() {
+        for window in [1, 16, MAX_WINDOW] {
+            let mut tracker = DeliveryTracker::new(2, window);
+            tracker.add_live(0);
+            tracker.add_live(1);
+            assert_eq!(tracker.receive(0, window), Receipt::BeyondWindow);
+            for seq in 0..3 * window {
+                tracker.receive(0, seq);
+                tracker.receive(1, seq);
+                assert_eq!(tracker.low_water(), seq + 1, "window {window}");
+            }
+            // Subscriber 0 runs a whole window ahead of subscriber 1: no further.
+            for seq in 3 * window..4 * window {
+                assert_eq!(tracker.receive(0, seq), Receipt::Fresh { skipped: 0 });
+            }
+            assert_eq!(tracker.receive(0, 4 * window), Receipt::BeyondWindow);
+            assert_eq!(tracker.low_water(), 3 * window);
+            tracker.receive(1, 4 * window - 1);
+            assert_eq!(tracker.low_water(), 4 * window, "window {window}");
+        }
+    }
+
+    #[test]
+    fn window_is_clamped_to_its_range() {
+        assert_eq!(DeliveryTracker::new(1, 0).window, 1);
+        assert_eq!(DeliveryTracker::new(1, MAX_WINDOW + 1).window, MAX_WINDOW);
     }
 
     #[test]
@@ -225,7 +271,7 @@ mod tests {
 
     #[test]
     fn late_subscriber_moves_the_mark_back_and_forth() {
-        let mut tracker = DeliveryTracker::new(3);
+        let mut tracker = DeliveryTracker::new(3, DEFAULT_WINDOW);
         tracker.add_live(0);
         for seq in 0..10 {
             tracker.receive(0, seq);
@@ -249,7 +295,7 @@ mod tests {
 
     #[test]
     fn subscribers_that_never_opened_do_not_hold_back() {
-        let mut tracker = DeliveryTracker::new(3);
+        let mut tracker = DeliveryTracker::new(3, DEFAULT_WINDOW);
         tracker.add_live(0);
         tracker.receive(0, 0);
         assert_eq!(tracker.low_water(), 1);

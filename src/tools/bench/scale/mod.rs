@@ -73,6 +73,7 @@ pub fn run(args: ScaleArgs) -> Result<bool, String> {
         concurrency: args.concurrency,
         lifetime: deadline.saturating_duration_since(Instant::now()) + GRACE,
         deflate: false,
+        window: super::window::DEFAULT_WINDOW,
     };
     let pool = AgentPool::spawn(&agents, &shares, None)
         .map_err(|e| format!("cannot start agents: {e}"))?;
