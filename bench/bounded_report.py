@@ -81,7 +81,8 @@ def _idle_table(by_server, servers):
 
 def _fanout_table(by_server, servers):
     header = ["server", "delivered msg/s", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "stalls ≥ 10 ms",
-              "longest stall ms", "server CPU µs/msg", "server CPU %", "generator CPU % (sum; busiest process)",
+              "longest stall ms", "server CPU µs/msg", "server CPU %", "server waiting for a core, ms",
+              "generator CPU % (sum; busiest process)",
               "delivered / lost", "status"]
     rows = []
     for server in servers:
@@ -90,6 +91,7 @@ def _fanout_table(by_server, servers):
                      _cell(record, "p99_us"), _cell(record, "p999_us"), _cell(record, "max_us"),
                      _cell(record, "stalls"), _cell(record, "longest_stall_ms", 1),
                      _cell(record, "server_cpu_per_delivered_us", 3), _cell(record, "server_cpu_pct", 1),
+                     _cell(record, "server_run_queue_wait_ms"),
                      f"{_cell(record, 'client_cpu_pct')}; {_cell(record, 'client_busiest_cpu_pct')}",
                      f"{_cell(record, 'delivered')} / {_cell(record, 'lost')}", _status(record)])
     return _table(header, rows)

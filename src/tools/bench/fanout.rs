@@ -56,12 +56,14 @@ impl Published {
 /// The server's figures over the measured phase.
 struct ServerFigures {
     cpu_ms: Option<f64>,
+    run_queue_wait_ms: Option<f64>,
     peak_rss_kib: Option<u64>,
 }
 
 /// The server's counters at the start of the measured phase.
 struct ServerStart {
     cpu_ms: Option<f64>,
+    run_queue_wait_ms: Option<f64>,
     hwm_kib: Option<u64>,
 }
 
@@ -69,6 +71,7 @@ impl ServerStart {
     fn read(server: Option<&ServerSet>) -> Self {
         Self {
             cpu_ms: server.and_then(ServerSet::cpu_ms),
+            run_queue_wait_ms: server.and_then(ServerSet::run_queue_wait_ms),
             hwm_kib: server.and_then(ServerSet::peak_rss_kib),
         }
     }
@@ -84,6 +87,9 @@ impl ServerStart {
         };
         ServerFigures {
             cpu_ms: self.cpu_ms.zip(end.cpu_ms).map(|(b, a)| a - b),
+            run_queue_wait_ms: (self.run_queue_wait_ms)
+                .zip(end.run_queue_wait_ms)
+                .map(|(b, a)| a - b),
             peak_rss_kib,
         }
     }
@@ -246,6 +252,7 @@ fn fanout_report(
         longest_stall_ms: round3(published.stalls.longest_ns() as f64 / 1e6),
         server_cpu_ms: server.cpu_ms.map(round3),
         server_cpu_pct: server.cpu_ms.and_then(|ms| percent_of_core(ms, elapsed_ms)),
+        server_run_queue_wait_ms: server.run_queue_wait_ms.map(round3),
         server_cpu_per_delivered_us: server
             .cpu_ms
             .filter(|_| sums.delivered > 0)

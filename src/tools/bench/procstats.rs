@@ -38,6 +38,18 @@ impl ServerProbe {
         Some(ticks as f64 * 1000.0 / self.ticks_per_sec as f64)
     }
 
+    /// Time its threads spent runnable but waiting for a core, so far, ms
+    /// (the second field of each /proc/PID/task/TID/schedstat, in ns).
+    pub fn run_queue_wait_ms(&self) -> Option<f64> {
+        let tasks = fs::read_dir(format!("/proc/{}/task", self.pid)).ok()?;
+        let waited_ns: u64 = tasks
+            .filter_map(Result::ok)
+            .filter_map(|task| fs::read_to_string(task.path().join("schedstat")).ok())
+            .filter_map(|line| schedstat_wait_ns(&line))
+            .sum();
+        Some(waited_ns as f64 / 1e6)
+    }
+
     fn status(&self) -> io::Result<String> {
         fs::read_to_string(format!("/proc/{}/status", self.pid))
     }
@@ -72,6 +84,16 @@ impl ServerSet {
     pub fn cpu_ms(&self) -> Option<f64> {
         self.0.iter().map(ServerProbe::cpu_ms).sum()
     }
+
+    /// Σ time the server's threads waited for a core, ms.
+    pub fn run_queue_wait_ms(&self) -> Option<f64> {
+        self.0.iter().map(ServerProbe::run_queue_wait_ms).sum()
+    }
+}
+
+/// The run-queue wait (ns) of a schedstat line: "on-cpu-ns wait-ns slices".
+fn schedstat_wait_ns(line: &str) -> Option<u64> {
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Value of a "Name:   1234 kB" line of /proc/PID/status.
@@ -143,6 +165,18 @@ pub fn raise_fd_limit() -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wait_is_the_second_schedstat_field() {
+        assert_eq!(schedstat_wait_ns("1000 2500 7\n"), Some(2500));
+        assert_eq!(schedstat_wait_ns("1000"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_run_queue_wait() {
+        let probe = ServerProbe::new(std::process::id()).unwrap();
+        assert!(probe.run_queue_wait_ms().is_some());
+    }
 
     const STATUS: &str =
         "Name:\tnode\nVmPeak:\t 1000 kB\nVmHWM:\t   52340 kB\nVmRSS:\t   48120 kB\nThreads:\t7\n";

@@ -73,6 +73,9 @@ pub struct FanoutReport {
     pub server_cpu_ms: Option<f64>,
     /// That time in percent of one core over the measured phase.
     pub server_cpu_pct: Option<f64>,
+    /// Time the server's threads were runnable but waited for a core, ms:
+    /// a server that waits while the host has CPU to spare shows it here.
+    pub server_run_queue_wait_ms: Option<f64>,
     /// Server CPU time per delivered message, µs.
     pub server_cpu_per_delivered_us: Option<f64>,
     /// Server's peak VmRSS during the measured phase, KiB.
@@ -296,6 +299,13 @@ impl FanoutReport {
                 or_dash(
                     self.server_cpu_ms
                         .map(|ms| cpu_cell(ms, self.server_cpu_pct)),
+                ),
+            ),
+            (
+                "server waiting for a core".into(),
+                or_dash(
+                    self.server_run_queue_wait_ms
+                        .map(|ms| format!("{ms:.0} ms")),
                 ),
             ),
             (

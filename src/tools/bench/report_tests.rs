@@ -88,6 +88,7 @@ fn fanout() -> FanoutReport {
         longest_stall_ms: 77.26,
         server_cpu_ms: Some(250.0),
         server_cpu_pct: percent_of_core(250.0, 500.0),
+        server_run_queue_wait_ms: Some(12.5),
         server_cpu_per_delivered_us: Some(2.5),
         server_peak_rss_kib: None,
         client_cpu_ms: 600.0,
