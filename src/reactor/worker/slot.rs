@@ -27,6 +27,8 @@ pub(super) struct Slot {
     pub(super) last_seen: u32,
     /// Bytes of the inflight budget this connection holds.
     pub(super) inflight: Reservation,
+    /// The socket may take bytes: false from a write that would block until
+    /// the poll reports it writable again.
     pub(super) writable: bool,
     /// Already in this turn's dirty list.
     pub(super) dirty: bool,
@@ -45,7 +47,8 @@ impl Slot {
             deadline: 0,
             last_seen: now_ms,
             inflight: Reservation::default(),
-            writable: false,
+            // A new socket's send buffer is empty: the 101 needs no event first.
+            writable: true,
             dirty: false,
         }
     }
