@@ -11,9 +11,10 @@ run:
 build:
 	$(CARGO) build --release
 
-## test: every unit and integration test, then those needing outside programs (CI runs the same)
+## test: every unit and integration test, the bench harness's own tests, then those needing outside programs (CI runs the same)
 test:
 	$(CARGO) test --all-targets
+	python3 bench/test_harness.py
 	$(MAKE) test-external
 
 ## test-external: the tests that need a program besides Rust (one target each, installing it when missing)

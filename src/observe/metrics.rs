@@ -16,7 +16,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Everything the exposition reads.
 #[derive(Clone, Copy, Debug)]
 pub struct Sources<'a> {
-    /// Per-worker and acceptor counters.
+    /// Per-worker counters and those of accepting.
     pub stats: &'a Stats,
     /// Open sockets and their ceiling.
     pub capacity: &'a Capacity,
@@ -239,7 +239,7 @@ type Samples = Vec<(Cow<'static, str>, u64)>;
 fn refusals_by_reason(s: &Sources<'_>) -> Samples {
     let acceptor = &s.stats.acceptor;
     let max_connections = acceptor.refused_max_connections.load(Relaxed);
-    // The acceptor refuses by address at accept, workers once a proxy names the client.
+    // Refused by address at accept, workers once a proxy names the client.
     let per_ip = acceptor.refused_per_ip.load(Relaxed) + s.stats.total(|w| &w.refused_per_ip);
     vec![
         ("max_connections".into(), max_connections),

@@ -13,7 +13,7 @@ pub struct WorkerStats {
     pub connections: AtomicU64,
     /// Open WebSockets.
     pub websockets: AtomicU64,
-    /// Sockets adopted from the acceptor.
+    /// Sockets this worker accepted and adopted.
     pub accepted: AtomicU64,
     /// Connections closed for protocol errors.
     pub protocol_errors: AtomicU64,
@@ -151,7 +151,8 @@ impl WorkerStats {
     }
 }
 
-/// Counters the acceptor thread keeps (it is their only writer).
+/// Counters of accepting, shared by every worker's acceptor (rarely
+/// written: only refusals and descriptor pauses count here).
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub struct AcceptorStats {
@@ -168,7 +169,7 @@ pub struct AcceptorStats {
 pub struct Stats {
     /// One block per worker, indexed by worker number.
     pub workers: Vec<WorkerStats>,
-    /// The acceptor's counters.
+    /// The counters of accepting.
     pub acceptor: AcceptorStats,
     /// The backplane's counters (zero without `--backplane`).
     pub backplane: super::backplane::BackplaneStats,

@@ -1,6 +1,6 @@
 //! `--max-connections-per-ip`: open connections counted per client address
-//! (an IPv6 client per `--ipv6-prefix` network), shared by the acceptor and
-//! every worker.
+//! (an IPv6 client per `--ipv6-prefix` network), shared by every worker:
+//! counted at accept, or once a proxied request names the client.
 
 use super::address::client_key;
 use std::collections::HashMap;

@@ -192,25 +192,34 @@ impl OutQueue {
         self.queued = 0;
     }
 
-    /// Like [`flush`](Self::flush), but several small frames are first
-    /// copied into `stage` (the caller's, reused for every connection) and
-    /// go out in one plain `write`.
+    /// Like [`flush`](Self::flush), but with plain `write`s where they do:
+    /// a lone frame goes out as it is, several small ones are first copied
+    /// into `stage` (the caller's, reused for every connection). On a
+    /// socket a plain write is a `send`, which skips the file layer that a
+    /// `writev` goes through.
     pub fn flush_staged(
         &mut self,
         sink: &mut impl Write,
         stage: &mut Vec<u8>,
     ) -> io::Result<(usize, Flushed)> {
-        if self.frames.len() < 2 || self.queued > COALESCE_MAX {
+        if self.frames.is_empty() || (self.frames.len() > 1 && self.queued > COALESCE_MAX) {
             return self.flush(sink);
         }
-        stage.clear();
-        let mut start = self.offset();
-        for frame in &self.frames {
-            stage.extend_from_slice(&frame[start..]);
-            start = 0;
-        }
+        let offset = self.offset();
+        let bytes = match self.frames.len() {
+            1 => &self.frames[0][offset..],
+            _ => {
+                stage.clear();
+                let mut start = offset;
+                for frame in &self.frames {
+                    stage.extend_from_slice(&frame[start..]);
+                    start = 0;
+                }
+                &stage[..]
+            }
+        };
         let written = loop {
-            match sink.write(stage) {
+            match sink.write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -354,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn small_frames_go_out_copied_together_in_one_write() {
+    fn small_frames_go_out_in_one_plain_write() {
         let mut queue = OutQueue::new();
         for word in [&b"one "[..], b"two ", b"three"] {
             queue.push(frame(word));
@@ -365,6 +374,14 @@ mod tests {
         assert_eq!(sink.taken, b"one two three");
         assert_eq!((sink.writes, sink.vectored), (1, 0));
         assert!(queue.is_empty());
+
+        // A lone frame needs no copy to go out in one plain write.
+        queue.push(frame(b"alone"));
+        stage.clear();
+        let mut sink = Counting::default();
+        queue.flush_staged(&mut sink, &mut stage).unwrap();
+        assert_eq!((sink.writes, sink.vectored, stage.len()), (1, 0, 0));
+        assert_eq!(sink.taken, b"alone");
 
         // Too much to copy: the frames go out as they are, vectored.
         queue.push(frame(&[1; COALESCE_MAX]));

@@ -37,7 +37,7 @@ impl UpgradeGate for UpgradeLimits<'_> {
         let Some(limit) = self.limit else {
             return Ok(());
         };
-        // Absent: counted by the acceptor, by its socket address.
+        // Absent: counted at accept, by its socket address.
         let Some(peer) = self.side.uncounted_peer(self.key) else {
             return Ok(());
         };
