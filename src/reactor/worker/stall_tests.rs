@@ -49,6 +49,16 @@ fn connect(addr: SocketAddr) -> tungstenite::WebSocket<TcpStream> {
     socket
 }
 
+/// A worker's own listener on a free loopback port, and its address.
+fn listening() -> (Acceptor, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = mio::net::TcpListener::from_std(listener);
+    let acceptor = Acceptor::new(listener, false, Arc::new(AtomicBool::new(false)));
+    (acceptor, addr)
+}
+
 fn wait_until(what: &str, condition: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !condition() {
@@ -75,30 +85,15 @@ fn a_worker_stalled_on_a_full_peer_sleeps_and_keeps_the_client_it_cannot_read() 
     };
     let stats = shared.stats.clone();
     let (handles, parts) = worker_channels(2).unwrap();
+    let (acceptor, addr) = listening();
     // Only worker 0 listens: the chatter is its client.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let mut acceptors = vec![Some(Acceptor::new(
-        mio::net::TcpListener::from_std(listener),
-        false,
-        Arc::new(AtomicBool::new(false)),
-    ))];
-    acceptors.push(None);
     let mut workers: Vec<Worker> = parts
         .into_iter()
-        .zip(acceptors)
+        .zip([Some(acceptor), None])
         .enumerate()
         .map(|(index, ((poll, inbox), acceptor))| {
-            Worker::new(
-                index,
-                shared.clone(),
-                poll,
-                handles.clone(),
-                inbox,
-                acceptor,
-            )
-            .unwrap()
+            let peers = handles.clone();
+            Worker::new(index, shared.clone(), poll, peers, inbox, acceptor).unwrap()
         })
         .collect();
     let peer = workers.pop().unwrap();
