@@ -48,8 +48,9 @@ impl ListenArgs {
 /// Most of what a relay spends is the kernel's TCP work, done in the
 /// writing worker's system calls and in softirqs on any core. A worker per
 /// core leaves none for that (nor for the clients on a small host): on two
-/// cores, a second worker spent about a third of its time waiting for a
-/// core, and every broadcast waited with it (docs/benchmarks.md).
+/// cores shared with the clients, two workers waited 2.9-5.6 s for a core
+/// per 10 s of fan-out (one: under 0.1 s), and every broadcast waited with
+/// them (docs/benchmarks.md).
 pub(crate) fn default_workers(cores: usize) -> usize {
     cores.saturating_sub(1).max(1)
 }
