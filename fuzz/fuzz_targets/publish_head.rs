@@ -127,7 +127,7 @@ fuzz_target!(|input: &[u8]| {
     let (config, peer) = (config(flags), peer(flags));
     let authorized = publish::authorize(&request, Some(peer), config);
     check_authorization(&request, config, peer, authorized.is_ok());
-    match routes::route(&request, config, Some(peer)) {
+    match routes::route(&request, config, &|| Some(peer)) {
         Route::ReadBody {
             length,
             handoff: Handoff::Publish(head),
