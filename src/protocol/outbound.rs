@@ -218,16 +218,8 @@ impl OutQueue {
                 &stage[..]
             }
         };
-        let written = loop {
-            match sink.write(bytes) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok((0, Flushed::Blocked));
-                }
-                Err(e) => return Err(e),
-            }
+        let Some(written) = write_once(|| sink.write(bytes))? else {
+            return Ok((0, Flushed::Blocked));
         };
         self.consume(written);
         // A short write: the socket is full, as the next attempt will say.
@@ -247,14 +239,8 @@ impl OutQueue {
                 slices[i] = IoSlice::new(&frame[start..]);
                 count += 1;
             }
-            let written = match sink.write_vectored(&slices[..count]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok((written_total, Flushed::Blocked));
-                }
-                Err(e) => return Err(e),
+            let Some(written) = write_once(|| sink.write_vectored(&slices[..count]))? else {
+                return Ok((written_total, Flushed::Blocked));
             };
             written_total += written;
             self.consume(written);
@@ -284,6 +270,20 @@ impl OutQueue {
     fn release_if_idle(&mut self) {
         if self.frames.is_empty() && self.frames.capacity() > IDLE_CAPACITY {
             self.frames = VecDeque::new();
+        }
+    }
+}
+
+/// One write, retried while interrupted: the bytes it took, or None when
+/// the socket would block. A write that takes nothing is an error.
+fn write_once(mut write: impl FnMut() -> io::Result<usize>) -> io::Result<Option<usize>> {
+    loop {
+        match write() {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => return Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -318,8 +318,10 @@ mod tests {
         Arc::from(bytes)
     }
 
-    #[test]
-    fn partial_writes_resume_at_the_right_offset() {
+    /// Flushes three frames through a socket that takes `steps` bytes at a
+    /// time, with `flush` (`staged` or not); each step's queue matches what
+    /// the socket took.
+    fn resumes_where_the_socket_stopped(staged: bool, steps: &[usize]) {
         let mut queue = OutQueue::new();
         queue.push(frame(b"hello "));
         queue.push(frame(b"big "));
@@ -328,14 +330,23 @@ mod tests {
             taken: Vec::new(),
             budget: 0,
         };
-        for step in [3, 1, 5, 2, 100] {
+        let mut stage = Vec::new();
+        for &step in steps {
             sink.budget = step;
-            let (_, state) = queue.flush(&mut sink).unwrap();
+            let (_, state) = match staged {
+                true => queue.flush_staged(&mut sink, &mut stage).unwrap(),
+                false => queue.flush(&mut sink).unwrap(),
+            };
             assert_eq!(queue.queued_bytes(), 15 - sink.taken.len());
             assert_eq!(state == Flushed::All, queue.is_empty());
         }
         assert_eq!(sink.taken, b"hello big world");
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn partial_writes_resume_at_the_right_offset() {
+        resumes_where_the_socket_stopped(false, &[3, 1, 5, 2, 100]);
     }
 
     /// A sink that counts its calls: plain writes and vectored ones apart.
@@ -394,22 +405,7 @@ mod tests {
 
     #[test]
     fn a_staged_write_cut_short_resumes_where_the_socket_stopped() {
-        let mut queue = OutQueue::new();
-        queue.push(frame(b"hello "));
-        queue.push(frame(b"big "));
-        queue.push(frame(b"world"));
-        let mut sink = Trickle {
-            taken: Vec::new(),
-            budget: 0,
-        };
-        let mut stage = Vec::new();
-        for step in [0, 3, 1, 5, 2, 100] {
-            sink.budget = step;
-            let (_, state) = queue.flush_staged(&mut sink, &mut stage).unwrap();
-            assert_eq!(queue.queued_bytes(), 15 - sink.taken.len());
-            assert_eq!(state == Flushed::All, queue.is_empty());
-        }
-        assert_eq!(sink.taken, b"hello big world");
+        resumes_where_the_socket_stopped(true, &[0, 3, 1, 5, 2, 100]);
     }
 
     #[test]

@@ -134,7 +134,13 @@ impl Acceptor {
 
     /// Whether connections may be waiting that this worker should take now.
     pub fn has_work(&self, shared: &AcceptShared) -> bool {
-        self.ready && self.pause.is_none() && !(self.shared && shared.less_loaded().is_some())
+        self.ready && self.pause.is_none() && self.turn_of_other(shared).is_none()
+    }
+
+    /// On a shared listener, the less loaded worker whose turn it is to
+    /// accept, if not this one's.
+    fn turn_of_other(&self, shared: &AcceptShared) -> Option<usize> {
+        self.shared.then(|| shared.less_loaded()).flatten()
     }
 
     /// Accepts up to [`ACCEPT_BUDGET`] sockets, adding each admitted one
@@ -161,7 +167,7 @@ impl Acceptor {
         }
         for _ in 0..ACCEPT_BUDGET {
             // Its readiness stays: it takes what is left once its turn comes.
-            if let Some(other) = self.shared.then(|| shared.less_loaded()).flatten() {
+            if let Some(other) = self.turn_of_other(shared) {
                 return Some(other);
             }
             match self.listener.accept() {

@@ -162,6 +162,7 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
     };
     let mut threads = Vec::new();
     let at_limit = Arc::new(AtomicBool::new(false));
+    let shared_listener = !config.scale.reuse_port && config.listen.workers > 1;
     for (index, ((poll, inbox), listener)) in parts.into_iter().zip(listeners).enumerate() {
         let shared = Shared {
             config: config.clone(),
@@ -172,7 +173,6 @@ pub fn start(config: Config) -> io::Result<ServerHandle> {
             backplane: backplane.clone(),
             tls: tls.clone(),
         };
-        let shared_listener = !config.scale.reuse_port && config.listen.workers > 1;
         let acceptor = Acceptor::new(listener, shared_listener, at_limit.clone());
         let worker = Worker::new(index, shared, poll, handles.clone(), inbox, Some(acceptor))?;
         threads.push(
